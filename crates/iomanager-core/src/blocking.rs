@@ -37,7 +37,9 @@ impl<T: Send + 'static> BlockingIoManager<T> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| Error::Runtime { message: format!("cannot start a runtime: {e}") })?;
+            .map_err(|e| Error::Runtime {
+                message: format!("cannot start a runtime: {e}"),
+            })?;
         Ok(Self { inner, runtime })
     }
 

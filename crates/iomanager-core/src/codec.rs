@@ -98,7 +98,10 @@ impl MessagePackCodec {
 }
 
 fn corrupted(reason: String) -> Error {
-    Error::Corrupted { at: Location::default(), reason }
+    Error::Corrupted {
+        at: Location::default().into(),
+        reason,
+    }
 }
 
 /// Wraps a MessagePack payload in the checksummed envelope.
@@ -127,7 +130,10 @@ pub fn msgpack_payload(bytes: &Bytes) -> Result<Bytes> {
         ));
     }
     if bytes[4] != MSGPACK_ENVELOPE_VERSION {
-        return Err(corrupted(format!("unknown MessagePack envelope version {}", bytes[4])));
+        return Err(corrupted(format!(
+            "unknown MessagePack envelope version {}",
+            bytes[4]
+        )));
     }
     let mut len = [0u8; 8];
     len.copy_from_slice(&bytes[5..13]);
@@ -167,7 +173,7 @@ where
     fn encode(&self, value: &T) -> Result<Bytes> {
         let payload = rmp_serde::to_vec_named(value).map_err(|e| Error::Encode {
             format: "msgpack".into(),
-            at: Location::default(),
+            at: Location::default().into(),
             reason: e.to_string(),
         })?;
         Ok(msgpack_envelope(&payload))
@@ -176,7 +182,7 @@ where
     fn decode(&self, bytes: Bytes) -> Result<T> {
         let payload = msgpack_payload(&bytes)?;
         rmp_serde::from_slice(&payload).map_err(|e| Error::TypeMismatch {
-            at: Location::default(),
+            at: Location::default().into(),
             expected: type_name::<T>().to_owned(),
             found: format!("MessagePack that does not decode as it ({e})"),
         })
@@ -205,26 +211,39 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let row = Row { id: 7, name: "x".into() };
+        let row = Row {
+            id: 7,
+            name: "x".into(),
+        };
         assert_eq!(dec(enc(&row)).unwrap(), row);
     }
 
     #[test]
     fn every_single_bit_flip_is_detected() {
-        let bytes = enc(&Row { id: 7, name: "seven".into() });
+        let bytes = enc(&Row {
+            id: 7,
+            name: "seven".into(),
+        });
         for i in 0..bytes.len() {
             for bit in 0..8 {
                 let mut v = bytes.to_vec();
                 v[i] ^= 1 << bit;
                 let err = dec(Bytes::from(v)).unwrap_err();
-                assert_eq!(err.kind(), ErrorKind::Corrupted, "byte {i} bit {bit}: {err}");
+                assert_eq!(
+                    err.kind(),
+                    ErrorKind::Corrupted,
+                    "byte {i} bit {bit}: {err}"
+                );
             }
         }
     }
 
     #[test]
     fn every_truncation_is_detected() {
-        let bytes = enc(&Row { id: 7, name: "seven".into() });
+        let bytes = enc(&Row {
+            id: 7,
+            name: "seven".into(),
+        });
         for n in 0..bytes.len() {
             let err = dec(bytes.slice(..n)).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Corrupted, "len {n}: {err}");
@@ -233,15 +252,28 @@ mod tests {
 
     #[test]
     fn garbage_and_trailing_bytes_are_corrupted() {
-        assert_eq!(dec(Bytes::from_static(b"garbage garbage garbage")).unwrap_err().kind(), ErrorKind::Corrupted);
-        let mut v = enc(&Row { id: 1, name: "a".into() }).to_vec();
+        assert_eq!(
+            dec(Bytes::from_static(b"garbage garbage garbage"))
+                .unwrap_err()
+                .kind(),
+            ErrorKind::Corrupted
+        );
+        let mut v = enc(&Row {
+            id: 1,
+            name: "a".into(),
+        })
+        .to_vec();
         v.push(0);
-        assert_eq!(dec(Bytes::from(v)).unwrap_err().kind(), ErrorKind::Corrupted);
+        assert_eq!(
+            dec(Bytes::from(v)).unwrap_err().kind(),
+            ErrorKind::Corrupted
+        );
     }
 
     #[test]
     fn another_type_is_a_type_mismatch() {
-        let bytes = Codec::<Vec<String>>::encode(&MessagePackCodec::new(), &vec!["a".into()]).unwrap();
+        let bytes =
+            Codec::<Vec<String>>::encode(&MessagePackCodec::new(), &vec!["a".into()]).unwrap();
         let err = dec(bytes).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::TypeMismatch, "{err}");
     }

@@ -72,7 +72,11 @@ impl Partitioning {
         selection: Option<PartitionSelection>,
     ) -> Result<Self> {
         let Some(selection) = selection else {
-            return Ok(Self { def, keys: None, range: None });
+            return Ok(Self {
+                def,
+                keys: None,
+                range: None,
+            });
         };
         match selection {
             PartitionSelection::Keys(keys) => {
@@ -81,7 +85,11 @@ impl Partitioning {
                         def.validate_key(k)?;
                     }
                 }
-                Ok(Self { def, keys: Some(keys), range: None })
+                Ok(Self {
+                    def,
+                    keys: Some(keys),
+                    range: None,
+                })
             }
             PartitionSelection::Range { start, end } => {
                 let keys = match &def {
@@ -94,7 +102,11 @@ impl Partitioning {
                         )));
                     }
                 };
-                Ok(Self { def, keys: Some(keys), range: Some((start, end)) })
+                Ok(Self {
+                    def,
+                    keys: Some(keys),
+                    range: Some((start, end)),
+                })
             }
         }
     }
@@ -102,7 +114,11 @@ impl Partitioning {
     /// The asset is partitioned when it has an asset key and a selection (as in Dagster, a
     /// partition key without an asset key does not make the output partitioned).
     fn asset_keys(&self, has_asset: bool) -> Option<&[PartitionKey]> {
-        if has_asset { self.keys.as_deref() } else { None }
+        if has_asset {
+            self.keys.as_deref()
+        } else {
+            None
+        }
     }
 
     fn not_partitioned(kind: &str) -> Error {
@@ -125,13 +141,11 @@ impl Partitioning {
     }
 
     fn single(&self, asset: Option<&AssetKey>, kind: &str) -> Result<&PartitionKey> {
-        let keys = asset
-            .and_then(|_| self.keys.as_deref())
-            .ok_or_else(|| {
-                Error::invalid_context(format!(
-                    "The {kind} does not correspond to a partitioned asset."
-                ))
-            })?;
+        let keys = asset.and(self.keys.as_deref()).ok_or_else(|| {
+            Error::invalid_context(format!(
+                "The {kind} does not correspond to a partitioned asset."
+            ))
+        })?;
         match keys {
             [one] => Ok(one),
             _ => Err(Error::invalid_context(format!(
@@ -171,7 +185,10 @@ impl Partitioning {
         // Count contiguous runs: consecutive keys must be neighbours in definition order.
         let mut ranges = 1;
         for pair in keys.windows(2) {
-            let contiguous = def.range(&pair[0], &pair[1]).map(|r| r.len() == 2).unwrap_or(false);
+            let contiguous = def
+                .range(&pair[0], &pair[1])
+                .map(|r| r.len() == 2)
+                .unwrap_or(false);
             if !contiguous {
                 ranges += 1;
             }
@@ -206,7 +223,9 @@ impl Partitioning {
         self.def.as_deref().ok_or_else(|| {
             Error::invalid_context(format!(
                 "Attempting to access partitions def for asset {}, but it is not partitioned",
-                asset.map(ToString::to_string).unwrap_or_else(|| "(none)".into())
+                asset
+                    .map(ToString::to_string)
+                    .unwrap_or_else(|| "(none)".into())
             ))
         })
     }
@@ -259,12 +278,16 @@ impl OutputContext {
 
     /// The step key.
     pub fn step_key(&self) -> Result<&str> {
-        self.step_key.as_deref().ok_or_else(|| missing("step_key", "OutputContext"))
+        self.step_key
+            .as_deref()
+            .ok_or_else(|| missing("step_key", "OutputContext"))
     }
 
     /// The output name.
     pub fn name(&self) -> Result<&str> {
-        self.name.as_deref().ok_or_else(|| missing("name", "OutputContext"))
+        self.name
+            .as_deref()
+            .ok_or_else(|| missing("name", "OutputContext"))
     }
 
     /// The run that produced the output.
@@ -326,7 +349,8 @@ impl OutputContext {
 
     /// The time window the selected partitions cover (end exclusive).
     pub fn asset_partitions_time_window(&self) -> Result<TimeWindow> {
-        self.partitioning.time_window(self.asset_key.as_ref(), "output")
+        self.partitioning
+            .time_window(self.asset_key.as_ref(), "output")
     }
 
     /// Dagster's `get_identifier()`: `[run_id, step_key, name(, mapping_key)]`, or
@@ -399,7 +423,9 @@ impl InputContext {
 
     /// The input name.
     pub fn name(&self) -> Result<&str> {
-        self.name.as_deref().ok_or_else(|| missing("name", "InputContext"))
+        self.name
+            .as_deref()
+            .ok_or_else(|| missing("name", "InputContext"))
     }
 
     /// True when the input is an asset.
@@ -427,7 +453,9 @@ impl InputContext {
 
     /// The output that produced this input.
     pub fn upstream_output(&self) -> Result<&OutputContext> {
-        self.upstream_output.as_deref().ok_or_else(|| missing("upstream_output", "InputContext"))
+        self.upstream_output
+            .as_deref()
+            .ok_or_else(|| missing("upstream_output", "InputContext"))
     }
 
     /// True when the run is partitioned.
@@ -469,7 +497,8 @@ impl InputContext {
 
     /// The time window of the partitions to load (end exclusive).
     pub fn asset_partitions_time_window(&self) -> Result<TimeWindow> {
-        self.partitioning.time_window(self.asset_key.as_ref(), "input")
+        self.partitioning
+            .time_window(self.asset_key.as_ref(), "input")
     }
 
     /// The upstream output's identifier.
@@ -556,8 +585,10 @@ macro_rules! partition_setters {
             start: impl Into<PartitionKey>,
             end: impl Into<PartitionKey>,
         ) -> Self {
-            self.selection =
-                Some(PartitionSelection::Range { start: start.into(), end: end.into() });
+            self.selection = Some(PartitionSelection::Range {
+                start: start.into(),
+                end: end.into(),
+            });
             self
         }
 
@@ -689,11 +720,16 @@ impl InputContextBuilder {
     pub fn build(self) -> Result<InputContext> {
         let asset_key = match self.asset_key.transpose()? {
             Some(k) => Some(k),
-            None => self.upstream_output.as_ref().and_then(|u| u.asset_key.clone()),
+            None => self
+                .upstream_output
+                .as_ref()
+                .and_then(|u| u.asset_key.clone()),
         };
-        let def = self
-            .partitions_def
-            .or_else(|| self.upstream_output.as_ref().and_then(|u| u.partitioning.def.clone()));
+        let def = self.partitions_def.or_else(|| {
+            self.upstream_output
+                .as_ref()
+                .and_then(|u| u.partitioning.def.clone())
+        });
         let partitioning = Partitioning::resolve(def, self.selection)?;
         Ok(InputContext {
             name: self.name,
@@ -716,9 +752,16 @@ mod tests {
 
     #[test]
     fn output_defaults_and_identifier() {
-        let ctx = OutputContext::builder().step_key("s").name("o").build().unwrap();
+        let ctx = OutputContext::builder()
+            .step_key("s")
+            .name("o")
+            .build()
+            .unwrap();
         assert_eq!(ctx.run_id(), EPHEMERAL_RUN_ID);
-        assert_eq!(ctx.get_identifier().unwrap(), ["__EPHEMERAL_RUN_ID", "s", "o"]);
+        assert_eq!(
+            ctx.get_identifier().unwrap(),
+            ["__EPHEMERAL_RUN_ID", "s", "o"]
+        );
         let ctx = OutputContext::builder()
             .step_key("s")
             .name("o")
@@ -727,8 +770,16 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(ctx.get_identifier().unwrap(), ["r", "s", "o", "mk"]);
-        let ctx = OutputContext::builder().step_key("s").name("o").version("v1").build().unwrap();
-        assert_eq!(ctx.get_identifier().unwrap(), ["versioned_outputs", "v1", "s", "o"]);
+        let ctx = OutputContext::builder()
+            .step_key("s")
+            .name("o")
+            .version("v1")
+            .build()
+            .unwrap();
+        assert_eq!(
+            ctx.get_identifier().unwrap(),
+            ["versioned_outputs", "v1", "s", "o"]
+        );
     }
 
     #[test]
@@ -741,23 +792,47 @@ mod tests {
             .build()
             .unwrap();
         let err = ctx.get_identifier().unwrap_err();
-        assert!(err.to_string().contains("Mapping key and version both provided"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("Mapping key and version both provided"),
+            "{err}"
+        );
     }
 
     #[test]
     fn missing_accessors_say_what_is_missing() {
         let ctx = OutputContext::builder().build().unwrap();
         let cases = [
-            (ctx.step_key().unwrap_err(), "Attempting to access step_key, but it was not provided when constructing the OutputContext"),
-            (ctx.name().unwrap_err(), "Attempting to access name, but it was not provided when constructing the OutputContext"),
-            (ctx.asset_key().unwrap_err(), "Attempting to access asset_key, but no asset is associated with this output"),
-            (ctx.partition_key().unwrap_err(), "Tried to access partition_key on a non-partitioned run."),
+            (
+                ctx.step_key().unwrap_err(),
+                "Attempting to access step_key, but it was not provided when constructing the OutputContext",
+            ),
+            (
+                ctx.name().unwrap_err(),
+                "Attempting to access name, but it was not provided when constructing the OutputContext",
+            ),
+            (
+                ctx.asset_key().unwrap_err(),
+                "Attempting to access asset_key, but no asset is associated with this output",
+            ),
+            (
+                ctx.partition_key().unwrap_err(),
+                "Tried to access partition_key on a non-partitioned run.",
+            ),
         ];
         for (err, text) in cases {
             assert_eq!(err.to_string(), text);
         }
-        assert_eq!(ctx.asset_partition_keys().unwrap_err().kind(), ErrorKind::InvalidContext);
-        assert!(ctx.asset_partitions_def().unwrap_err().to_string().contains("not partitioned"));
+        assert_eq!(
+            ctx.asset_partition_keys().unwrap_err().kind(),
+            ErrorKind::InvalidContext
+        );
+        assert!(
+            ctx.asset_partitions_def()
+                .unwrap_err()
+                .to_string()
+                .contains("not partitioned")
+        );
         let input = InputContext::builder().build().unwrap();
         assert_eq!(
             input.get_identifier().unwrap_err().to_string(),
@@ -776,7 +851,12 @@ mod tests {
 
     #[test]
     fn partition_without_asset_key_is_not_an_asset_partition() {
-        let ctx = OutputContext::builder().step_key("s").name("o").partition("p").build().unwrap();
+        let ctx = OutputContext::builder()
+            .step_key("s")
+            .name("o")
+            .partition("p")
+            .build()
+            .unwrap();
         assert!(ctx.has_partition_key());
         assert!(!ctx.has_asset_partitions());
         assert_eq!(ctx.partition_key().unwrap().to_string(), "p");
@@ -790,14 +870,21 @@ mod tests {
             .partition_range("2024-01-02", "2024-01-04")
             .build()
             .unwrap();
-        let keys: Vec<String> =
-            ctx.asset_partition_keys().unwrap().iter().map(|k| k.to_string()).collect();
+        let keys: Vec<String> = ctx
+            .asset_partition_keys()
+            .unwrap()
+            .iter()
+            .map(|k| k.to_string())
+            .collect();
         assert_eq!(keys, ["2024-01-02", "2024-01-03", "2024-01-04"]);
         let w = ctx.asset_partitions_time_window().unwrap();
         assert_eq!(w.start.to_rfc3339(), "2024-01-02T00:00:00+00:00");
         assert_eq!(w.end.to_rfc3339(), "2024-01-05T00:00:00+00:00");
         let (s, e) = ctx.asset_partition_key_range().unwrap();
-        assert_eq!((s.to_string(), e.to_string()), ("2024-01-02".into(), "2024-01-04".into()));
+        assert_eq!(
+            (s.to_string(), e.to_string()),
+            ("2024-01-02".into(), "2024-01-04".into())
+        );
         let err = ctx.asset_partition_key().unwrap_err();
         assert!(err.to_string().contains("!= 1"), "{err}");
     }
@@ -810,7 +897,11 @@ mod tests {
             .build()
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Partition);
-        let ok = OutputContext::builder().asset_key("a").partition_range("x", "x").build().unwrap();
+        let ok = OutputContext::builder()
+            .asset_key("a")
+            .partition_range("x", "x")
+            .build()
+            .unwrap();
         assert_eq!(ok.asset_partition_key().unwrap().to_string(), "x");
     }
 
@@ -842,8 +933,12 @@ mod tests {
     #[test]
     fn static_partitions_have_no_time_window() {
         let def = PartitionsDefinition::static_keys(["a", "b"]).unwrap();
-        let ctx =
-            OutputContext::builder().asset_key("x").partitions_def(def).partition("a").build().unwrap();
+        let ctx = OutputContext::builder()
+            .asset_key("x")
+            .partitions_def(def)
+            .partition("a")
+            .build()
+            .unwrap();
         let err = ctx.asset_partitions_time_window().unwrap_err();
         assert!(err.to_string().contains("not time-partitioned"), "{err}");
     }
@@ -866,9 +961,15 @@ mod tests {
         assert_eq!(input.asset_key().unwrap().to_string(), "a/b");
         assert!(input.has_asset_partitions());
         assert!(input.allow_missing_partitions());
-        assert_eq!(input.get_identifier().unwrap(), ["__EPHEMERAL_RUN_ID", "s", "result"]);
+        assert_eq!(
+            input.get_identifier().unwrap(),
+            ["__EPHEMERAL_RUN_ID", "s", "result"]
+        );
         let one = input.for_partition("2024-01-02".into());
-        assert_eq!(one.get_asset_identifier().unwrap(), ["a", "b", "2024-01-02"]);
+        assert_eq!(
+            one.get_asset_identifier().unwrap(),
+            ["a", "b", "2024-01-02"]
+        );
     }
 
     #[test]

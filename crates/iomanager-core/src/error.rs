@@ -28,7 +28,10 @@ pub struct Location {
 impl Location {
     /// A location that only knows the uri.
     pub fn uri(uri: impl Into<String>) -> Self {
-        Self { uri: Some(uri.into()), ..Self::default() }
+        Self {
+            uri: Some(uri.into()),
+            ..Self::default()
+        }
     }
 }
 
@@ -145,7 +148,7 @@ pub enum Error {
     #[error("not found: nothing stored for {at}{}", existing_suffix(.existing))]
     NotFound {
         /// Where the load looked.
-        at: Location,
+        at: Box<Location>,
         /// What does exist under the base, when the manager listed it.
         existing: Option<Box<ExistingObjects>>,
     },
@@ -161,7 +164,7 @@ pub enum Error {
     #[error("corrupted data for {at}: {reason}")]
     Corrupted {
         /// The object that is corrupt.
-        at: Location,
+        at: Box<Location>,
         /// What check failed.
         reason: String,
     },
@@ -196,7 +199,7 @@ pub enum Error {
         /// The codec's format name.
         format: String,
         /// Where the value was going.
-        at: Location,
+        at: Box<Location>,
         /// The encoder's message.
         reason: String,
     },
@@ -204,7 +207,7 @@ pub enum Error {
     #[error("precondition failed for {at}: {reason}")]
     PreconditionFailed {
         /// The object.
-        at: Location,
+        at: Box<Location>,
         /// Which precondition.
         reason: String,
     },
@@ -220,7 +223,7 @@ pub enum Error {
     #[error("permission denied for {at}: {reason}")]
     PermissionDenied {
         /// The object or container.
-        at: Location,
+        at: Box<Location>,
         /// The backend's message.
         reason: String,
         /// The backend's error.
@@ -231,7 +234,7 @@ pub enum Error {
     #[error("transient backend error for {at}: {reason}")]
     Transient {
         /// The object.
-        at: Location,
+        at: Box<Location>,
         /// The backend's message.
         reason: String,
         /// The backend's error.
@@ -242,7 +245,7 @@ pub enum Error {
     #[error("backend error for {at}: {reason}")]
     Backend {
         /// The object.
-        at: Location,
+        at: Box<Location>,
         /// The backend's message.
         reason: String,
         /// The backend's error.
@@ -253,7 +256,7 @@ pub enum Error {
     #[error("type mismatch for {at}: expected {expected}, found {found}")]
     TypeMismatch {
         /// The key.
-        at: Location,
+        at: Box<Location>,
         /// The type the load asked for.
         expected: String,
         /// The type that is stored.
@@ -301,32 +304,47 @@ impl Error {
 
     /// A not-found error at `uri`.
     pub fn not_found(uri: impl Into<String>) -> Self {
-        Error::NotFound { at: Location::uri(uri), existing: None }
+        Error::NotFound {
+            at: Location::uri(uri).into(),
+            existing: None,
+        }
     }
 
     /// A corrupted-data error at `uri`.
     pub fn corrupted(uri: impl Into<String>, reason: impl Into<String>) -> Self {
-        Error::Corrupted { at: Location::uri(uri), reason: reason.into() }
+        Error::Corrupted {
+            at: Location::uri(uri).into(),
+            reason: reason.into(),
+        }
     }
 
     /// An invalid-key error.
     pub fn invalid_key(key: impl Into<String>, reason: impl Into<String>) -> Self {
-        Error::InvalidKey { key: key.into(), reason: reason.into() }
+        Error::InvalidKey {
+            key: key.into(),
+            reason: reason.into(),
+        }
     }
 
     /// An invalid-context error.
     pub fn invalid_context(message: impl Into<String>) -> Self {
-        Error::InvalidContext { message: message.into() }
+        Error::InvalidContext {
+            message: message.into(),
+        }
     }
 
     /// A partition error.
     pub fn partition(message: impl Into<String>) -> Self {
-        Error::Partition { message: message.into() }
+        Error::Partition {
+            message: message.into(),
+        }
     }
 
     /// A configuration error.
     pub fn config(message: impl Into<String>) -> Self {
-        Error::Config { message: message.into() }
+        Error::Config {
+            message: message.into(),
+        }
     }
 
     /// A transient (retryable) backend error.
@@ -335,7 +353,11 @@ impl Error {
         reason: impl Into<String>,
         source: Option<BoxError>,
     ) -> Self {
-        Error::Transient { at: Location::uri(uri), reason: reason.into(), source }
+        Error::Transient {
+            at: Location::uri(uri).into(),
+            reason: reason.into(),
+            source,
+        }
     }
 
     /// A permanent backend error.
@@ -344,7 +366,11 @@ impl Error {
         reason: impl Into<String>,
         source: Option<BoxError>,
     ) -> Self {
-        Error::Backend { at: Location::uri(uri), reason: reason.into(), source }
+        Error::Backend {
+            at: Location::uri(uri).into(),
+            reason: reason.into(),
+            source,
+        }
     }
 
     /// The location this error carries, if its variant has one.
@@ -377,12 +403,7 @@ impl Error {
     }
 
     /// Fills in the asset and partition (and uri) where the error does not name them yet.
-    pub fn at(
-        mut self,
-        uri: Option<&str>,
-        asset: Option<&str>,
-        partition: Option<&str>,
-    ) -> Self {
+    pub fn at(mut self, uri: Option<&str>, asset: Option<&str>, partition: Option<&str>) -> Self {
         if let Some(loc) = self.location_mut() {
             if loc.uri.is_none() {
                 loc.uri = uri.map(str::to_owned);
@@ -406,7 +427,7 @@ impl Error {
         match err.kind() {
             K::NotFound => Error::not_found(uri),
             K::PermissionDenied | K::ReadOnlyFilesystem => Error::PermissionDenied {
-                at: Location::uri(uri),
+                at: Location::uri(uri).into(),
                 reason,
                 source: Some(Box::new(err)),
             },
@@ -436,7 +457,8 @@ mod tests {
 
     #[test]
     fn message_names_uri_asset_partition() {
-        let err = Error::not_found("memory:///a/2024-01-01").at(None, Some("a"), Some("2024-01-01"));
+        let err =
+            Error::not_found("memory:///a/2024-01-01").at(None, Some("a"), Some("2024-01-01"));
         let text = err.to_string();
         assert!(text.contains("memory:///a/2024-01-01"), "{text}");
         assert!(text.contains("asset `a`"), "{text}");
@@ -445,7 +467,9 @@ mod tests {
 
     #[test]
     fn at_does_not_overwrite() {
-        let err = Error::not_found("u1").at(Some("u2"), Some("a"), None).at(None, Some("b"), None);
+        let err = Error::not_found("u1")
+            .at(Some("u2"), Some("a"), None)
+            .at(None, Some("b"), None);
         let loc = err.location().unwrap();
         assert_eq!(loc.uri.as_deref(), Some("u1"));
         assert_eq!(loc.asset.as_deref(), Some("a"));
@@ -456,7 +480,10 @@ mod tests {
         use std::io;
         let nf = Error::from_io("file:///x", io::Error::new(io::ErrorKind::NotFound, "gone"));
         assert!(nf.is_not_found());
-        let pd = Error::from_io("file:///x", io::Error::new(io::ErrorKind::PermissionDenied, "no"));
+        let pd = Error::from_io(
+            "file:///x",
+            io::Error::new(io::ErrorKind::PermissionDenied, "no"),
+        );
         assert_eq!(pd.kind(), ErrorKind::PermissionDenied);
         let tr = Error::from_io("file:///x", io::Error::new(io::ErrorKind::TimedOut, "slow"));
         assert!(tr.is_retryable());
@@ -470,8 +497,14 @@ mod tests {
             total: 30,
             truncated: false,
         };
-        let err = Error::NotFound { at: Location::uri("memory:///c"), existing: Some(Box::new(e)) };
+        let err = Error::NotFound {
+            at: Location::uri("memory:///c").into(),
+            existing: Some(Box::new(e)),
+        };
         let text = err.to_string();
-        assert!(text.contains("30 asset(s) stored under memory:///: a, b, …"), "{text}");
+        assert!(
+            text.contains("30 asset(s) stored under memory:///: a, b, …"),
+            "{text}"
+        );
     }
 }

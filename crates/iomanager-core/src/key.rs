@@ -34,7 +34,10 @@ impl AssetKey {
     {
         let segments: Vec<String> = segments.into_iter().map(Into::into).collect();
         if segments.is_empty() {
-            return Err(Error::invalid_key("", "an asset key needs at least one segment"));
+            return Err(Error::invalid_key(
+                "",
+                "an asset key needs at least one segment",
+            ));
         }
         if let Some(i) = segments.iter().position(String::is_empty) {
             return Err(Error::invalid_key(
@@ -183,7 +186,9 @@ impl PartitionKey {
             count += 1;
             let (d, v) = (d.into(), v.into());
             if v.is_empty() {
-                return Err(Error::partition(format!("dimension `{d}` has an empty value")));
+                return Err(Error::partition(format!(
+                    "dimension `{d}` has an empty value"
+                )));
             }
             if let Some(c) = v.chars().find(|c| MULTI_PARTITION_FORBIDDEN.contains(c)) {
                 return Err(Error::partition(format!(
@@ -284,15 +289,26 @@ mod tests {
     fn asset_key_forms_agree() {
         let a: AssetKey = "a/b".parse().unwrap();
         assert_eq!(a, AssetKey::new(["a", "b"]).unwrap());
-        assert_eq!(a, AssetKey::try_from(vec!["a".to_string(), "b".to_string()]).unwrap());
+        assert_eq!(
+            a,
+            AssetKey::try_from(vec!["a".to_string(), "b".to_string()]).unwrap()
+        );
         assert_eq!(format!("{a:?}"), r#"AssetKey(["a", "b"])"#);
         assert_eq!(a.name(), "b");
     }
 
     #[test]
     fn asset_key_rejects_empty() {
-        assert_eq!(AssetKey::parse("").unwrap_err().kind(), crate::ErrorKind::InvalidKey);
-        assert!(AssetKey::parse("a//b").unwrap_err().to_string().contains("segment 1"));
+        assert_eq!(
+            AssetKey::parse("").unwrap_err().kind(),
+            crate::ErrorKind::InvalidKey
+        );
+        assert!(
+            AssetKey::parse("a//b")
+                .unwrap_err()
+                .to_string()
+                .contains("segment 1")
+        );
         assert!(AssetKey::new(Vec::<String>::new()).is_err());
         assert!(AssetKey::parse("/a").is_err());
     }

@@ -107,7 +107,11 @@ fn check_partition_map<T>(ctx: &OutputContext, values: &PartitionMap<T>) -> Resu
         return Ok(());
     }
     let sorted = |s: Vec<&&PartitionKey>| {
-        s.into_iter().map(|k| k.to_string()).collect::<BTreeSet<_>>().into_iter().collect::<Vec<_>>()
+        s.into_iter()
+            .map(|k| k.to_string())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>()
     };
     let missing = sorted(expected.difference(&given).collect());
     let extra = sorted(given.difference(&expected).collect());
@@ -195,7 +199,9 @@ impl<C> StorageIoManager<C> {
     pub fn layout(&self) -> &PathLayout {
         &self.layout
     }
+}
 
+impl<C: Send + Sync> StorageIoManager<C> {
     /// Lists the asset names stored under the layout's prefix, for a not-found message.
     async fn existing_assets(&self, ext: &str) -> Option<Box<ExistingObjects>> {
         const LIST_CAP: usize = 1000;
@@ -222,10 +228,14 @@ struct Target {
     partition: Option<String>,
 }
 
-impl<C> StorageIoManager<C> {
+impl<C: Send + Sync> StorageIoManager<C> {
     fn output_target(&self, ctx: &OutputContext, ext: &str) -> Result<Target> {
         if !ctx.has_asset_key() {
-            return Ok(Target { path: self.layout.op_path(&ctx.output_id()?, ext)?, asset: None, partition: None });
+            return Ok(Target {
+                path: self.layout.op_path(&ctx.output_id()?, ext)?,
+                asset: None,
+                partition: None,
+            });
         }
         let key = ctx.asset_key()?;
         let partition = if ctx.has_asset_partitions() {
@@ -254,7 +264,11 @@ impl<C> StorageIoManager<C> {
     fn input_target(&self, ctx: &InputContext, ext: &str) -> Result<Target> {
         if !ctx.has_asset_key() {
             let up = ctx.upstream_output()?;
-            return Ok(Target { path: self.layout.op_path(&up.output_id()?, ext)?, asset: None, partition: None });
+            return Ok(Target {
+                path: self.layout.op_path(&up.output_id()?, ext)?,
+                asset: None,
+                partition: None,
+            });
         }
         let key = ctx.asset_key()?;
         let partition = if ctx.has_asset_partitions() {
@@ -324,7 +338,13 @@ where
         let ext = self.codec.extension().to_owned();
         let target = self.output_target(ctx, &ext)?;
         let uri = self.storage.uri(&target.path);
-        let locate = |e: Error| e.at(Some(&uri), target.asset.as_deref(), target.partition.as_deref());
+        let locate = |e: Error| {
+            e.at(
+                Some(&uri),
+                target.asset.as_deref(),
+                target.partition.as_deref(),
+            )
+        };
         let described = self.codec.describe(&value);
         let opts = PutOptions::with_mode(self.put_mode.clone());
 
@@ -333,13 +353,19 @@ where
             if target.partition.is_some() {
                 self.remove_unpartitioned(ctx, &ext).await.map_err(locate)?;
             }
-            let state = Arc::new(std::sync::Mutex::new((xxhash_rust::xxh3::Xxh3::new(), 0u64)));
+            let state = Arc::new(std::sync::Mutex::new((
+                xxhash_rust::xxh3::Xxh3::new(),
+                0u64,
+            )));
             let put = self
                 .storage
                 .put_stream(&target.path, hashing_stream(stream, state.clone()), &opts)
                 .await
                 .map_err(locate)?;
-            let (hash, n) = state.lock().map(|s| (s.0.digest(), s.1)).unwrap_or((0, put.bytes));
+            let (hash, n) = state
+                .lock()
+                .map(|s| (s.0.digest(), s.1))
+                .unwrap_or((0, put.bytes));
             (put, format_checksum(hash), n)
         } else {
             // Encode first: a failed encode never touches the stored object.
@@ -349,7 +375,11 @@ where
             }
             let sum = checksum(&encoded);
             let n = encoded.len() as u64;
-            let put = self.storage.put(&target.path, encoded, &opts).await.map_err(locate)?;
+            let put = self
+                .storage
+                .put(&target.path, encoded, &opts)
+                .await
+                .map_err(locate)?;
             (put, sum, n)
         };
 
@@ -372,7 +402,13 @@ where
         let ext = self.codec.extension().to_owned();
         let target = self.input_target(ctx, &ext)?;
         let uri = self.storage.uri(&target.path);
-        let locate = |e: Error| e.at(Some(&uri), target.asset.as_deref(), target.partition.as_deref());
+        let locate = |e: Error| {
+            e.at(
+                Some(&uri),
+                target.asset.as_deref(),
+                target.partition.as_deref(),
+            )
+        };
         tracing::debug!(%uri, "Loading file from: {uri} using {}...", self.codec.format());
         let loaded = if self.codec.streams() {
             match self.storage.get_stream(&target.path).await {

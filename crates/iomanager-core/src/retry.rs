@@ -45,7 +45,10 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// No retries.
     pub fn none() -> Self {
-        Self { max_retries: 0, ..Self::default() }
+        Self {
+            max_retries: 0,
+            ..Self::default()
+        }
     }
 
     /// The upper bound of the backoff before retry number `retry` (0-based), capped.
@@ -126,7 +129,10 @@ impl RetryStorage {
 
 impl fmt::Debug for RetryStorage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RetryStorage").field("inner", &self.inner).field("policy", &self.policy).finish()
+        f.debug_struct("RetryStorage")
+            .field("inner", &self.inner)
+            .field("policy", &self.policy)
+            .finish()
     }
 }
 
@@ -145,8 +151,10 @@ impl Storage for RetryStorage {
     }
 
     async fn put(&self, path: &ObjectPath, bytes: Bytes, opts: &PutOptions) -> Result<PutResult> {
-        let (mut res, retries) =
-            self.policy.run(|| self.inner.put(path, bytes.clone(), opts)).await?;
+        let (mut res, retries) = self
+            .policy
+            .run(|| self.inner.put(path, bytes.clone(), opts))
+            .await?;
         res.retries += retries;
         Ok(res)
     }
@@ -165,7 +173,11 @@ impl Storage for RetryStorage {
     }
 
     async fn get_range(&self, path: &ObjectPath, range: Range<u64>) -> Result<Bytes> {
-        Ok(self.policy.run(|| self.inner.get_range(path, range.clone())).await?.0)
+        Ok(self
+            .policy
+            .run(|| self.inner.get_range(path, range.clone()))
+            .await?
+            .0)
     }
 
     async fn get_stream(&self, path: &ObjectPath) -> Result<ByteStream> {
@@ -177,7 +189,10 @@ impl Storage for RetryStorage {
     }
 
     async fn delete(&self, path: &ObjectPath) -> Result<()> {
-        Ok(self.policy.run(|| self.inner.delete(path)).await?.0)
+        self.policy
+            .run(|| self.inner.delete(path))
+            .await
+            .map(|_| ())
     }
 
     async fn list(&self, prefix: &ObjectPath, limit: Option<usize>) -> Result<Vec<ObjectMeta>> {
@@ -226,7 +241,11 @@ mod tests {
             .run(|| {
                 let n = calls.fetch_add(1, Ordering::SeqCst);
                 async move {
-                    if n < 3 { Err(Error::transient("u", "503", None)) } else { Ok(n) }
+                    if n < 3 {
+                        Err(Error::transient("u", "503", None))
+                    } else {
+                        Ok(n)
+                    }
                 }
             })
             .await

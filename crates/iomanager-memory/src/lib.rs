@@ -35,15 +35,17 @@ use chrono::{DateTime, Utc};
 use iomanager_core::storage::{check_put_mode, slice_range, under_prefix};
 use iomanager_core::{
     AssetKey, Capabilities, Error, ExistingObjects, InputContext, IoManager, Location, ObjectMeta,
-    ObjectPath, OutputContext, OutputReceipt, PartitionKey, PutMode, PutOptions, PutResult,
-    Result, Storage,
+    ObjectPath, OutputContext, OutputReceipt, PartitionKey, PutMode, PutOptions, PutResult, Result,
+    Storage,
 };
 
 /// The uri scheme of in-memory objects.
 const SCHEME: &str = "memory://";
 
 fn poisoned() -> Error {
-    Error::Runtime { message: "an in-memory store's lock was poisoned by a panic".into() }
+    Error::Runtime {
+        message: "an in-memory store's lock was poisoned by a panic".into(),
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -108,7 +110,9 @@ impl MemoryStorage {
 
     fn read(&self, path: &ObjectPath) -> Result<Object> {
         let map = self.objects.read().map_err(|_| poisoned())?;
-        map.get(path).cloned().ok_or_else(|| Error::not_found(self.uri(path)))
+        map.get(path)
+            .cloned()
+            .ok_or_else(|| Error::not_found(self.uri(path)))
     }
 }
 
@@ -119,7 +123,10 @@ impl Storage for MemoryStorage {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { create_only: true, if_version: true }
+        Capabilities {
+            create_only: true,
+            if_version: true,
+        }
     }
 
     fn uri(&self, path: &ObjectPath) -> String {
@@ -129,7 +136,10 @@ impl Storage for MemoryStorage {
     async fn put(&self, path: &ObjectPath, bytes: Bytes, opts: &PutOptions) -> Result<PutResult> {
         check_put_mode(self.name(), self.capabilities(), &opts.mode)?;
         if path.is_root() {
-            return Err(Error::invalid_key("", "cannot store an object at the storage root"));
+            return Err(Error::invalid_key(
+                "",
+                "cannot store an object at the storage root",
+            ));
         }
         let mut map = self.objects.write().map_err(|_| poisoned())?;
         match (&opts.mode, map.get(path)) {
@@ -137,25 +147,38 @@ impl Storage for MemoryStorage {
             (PutMode::CreateOnly, None) => {}
             (PutMode::CreateOnly, Some(_)) => {
                 return Err(Error::PreconditionFailed {
-                    at: Location::uri(self.uri(path)),
+                    at: Location::uri(self.uri(path)).into(),
                     reason: "create-only put, but an object already exists".into(),
                 });
             }
             (PutMode::IfVersion(want), Some(o)) if o.version.to_string() == *want => {}
             (PutMode::IfVersion(want), found) => {
                 return Err(Error::PreconditionFailed {
-                    at: Location::uri(self.uri(path)),
+                    at: Location::uri(self.uri(path)).into(),
                     reason: format!(
                         "expected version {want}, found {}",
-                        found.map(|o| o.version.to_string()).unwrap_or_else(|| "nothing".into())
+                        found
+                            .map(|o| o.version.to_string())
+                            .unwrap_or_else(|| "nothing".into())
                     ),
                 });
             }
         }
         let version = self.next_version.fetch_add(1, Ordering::SeqCst) + 1;
         let size = bytes.len() as u64;
-        map.insert(path.clone(), Object { bytes, version, modified: Utc::now() });
-        Ok(PutResult { version: Some(version.to_string()), bytes: size, retries: 0 })
+        map.insert(
+            path.clone(),
+            Object {
+                bytes,
+                version,
+                modified: Utc::now(),
+            },
+        );
+        Ok(PutResult {
+            version: Some(version.to_string()),
+            bytes: size,
+            retries: 0,
+        })
     }
 
     async fn get(&self, path: &ObjectPath) -> Result<Bytes> {
@@ -232,7 +255,9 @@ pub struct MemoryIoManager {
 
 impl std::fmt::Debug for MemoryIoManager {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MemoryIoManager").field("values", &self.len()).finish()
+        f.debug_struct("MemoryIoManager")
+            .field("values", &self.len())
+            .finish()
     }
 }
 
@@ -259,7 +284,12 @@ impl MemoryIoManager {
         }
     }
 
-    fn slot_for(asset: Option<&AssetKey>, partitions: Option<&[PartitionKey]>, op: impl FnOnce() -> Result<Vec<String>>, what: &str) -> Result<Slot> {
+    fn slot_for(
+        asset: Option<&AssetKey>,
+        partitions: Option<&[PartitionKey]>,
+        op: impl FnOnce() -> Result<Vec<String>>,
+        what: &str,
+    ) -> Result<Slot> {
         let Some(key) = asset else {
             return Ok(Slot::Op(op()?));
         };
@@ -269,7 +299,11 @@ impl MemoryIoManager {
             Some(keys) => Err(Error::invalid_context(format!(
                 "the {what} of asset '{key}' covers {} partitions; use {} for several partitions",
                 keys.len(),
-                if what == "output" { "handle_output_partitions" } else { "load_partitions" }
+                if what == "output" {
+                    "handle_output_partitions"
+                } else {
+                    "load_partitions"
+                }
             ))),
         }
     }
@@ -288,7 +322,11 @@ impl MemoryIoManager {
             Slot::Op(_) => (None, None),
         };
         Error::NotFound {
-            at: Location { uri: Some(slot.uri()), asset, partition },
+            at: Box::new(Location {
+                uri: Some(slot.uri()),
+                asset,
+                partition,
+            }),
             existing: Some(Box::new(ExistingObjects {
                 base: format!("{SCHEME}/ (MemoryIoManager)"),
                 names,
@@ -306,22 +344,44 @@ where
 {
     async fn handle_output(&self, ctx: &OutputContext, value: T) -> Result<OutputReceipt> {
         let started = std::time::Instant::now();
-        let partitions = if ctx.has_asset_partitions() { Some(ctx.asset_partition_keys()?) } else { None };
-        let asset = if ctx.has_asset_key() { Some(ctx.asset_key()?) } else { None };
+        let partitions = if ctx.has_asset_partitions() {
+            Some(ctx.asset_partition_keys()?)
+        } else {
+            None
+        };
+        let asset = if ctx.has_asset_key() {
+            Some(ctx.asset_key()?)
+        } else {
+            None
+        };
         let slot = Self::slot_for(asset, partitions, || ctx.get_identifier(), "output")?;
         let mut receipt = OutputReceipt::new(slot.uri());
         if let Slot::Asset(_, Some(p)) = &slot {
             receipt.partition = Some(p.to_string());
         }
-        let stored = Stored { value: Arc::new(value), type_name: type_name::<T>() };
-        self.values.write().map_err(|_| poisoned())?.insert(slot, stored);
+        let stored = Stored {
+            value: Arc::new(value),
+            type_name: type_name::<T>(),
+        };
+        self.values
+            .write()
+            .map_err(|_| poisoned())?
+            .insert(slot, stored);
         receipt.duration = started.elapsed();
         Ok(receipt)
     }
 
     async fn load_input(&self, ctx: &InputContext) -> Result<T> {
-        let partitions = if ctx.has_asset_partitions() { Some(ctx.asset_partition_keys()?) } else { None };
-        let asset = if ctx.has_asset_key() { Some(ctx.asset_key()?) } else { None };
+        let partitions = if ctx.has_asset_partitions() {
+            Some(ctx.asset_partition_keys()?)
+        } else {
+            None
+        };
+        let asset = if ctx.has_asset_key() {
+            Some(ctx.asset_key()?)
+        } else {
+            None
+        };
         let slot = Self::slot_for(asset, partitions, || ctx.get_identifier(), "input")?;
         let found = {
             let map = self.values.read().map_err(|_| poisoned())?;
@@ -333,7 +393,11 @@ where
         match value.downcast_ref::<T>() {
             Some(v) => Ok(v.clone()),
             None => Err(Error::TypeMismatch {
-                at: Location { uri: Some(slot.uri()), asset: asset.map(ToString::to_string), partition: None },
+                at: Box::new(Location {
+                    uri: Some(slot.uri()),
+                    asset: asset.map(ToString::to_string),
+                    partition: None,
+                }),
                 expected: type_name::<T>().to_owned(),
                 found: stored_type.to_owned(),
             }),
@@ -350,15 +414,22 @@ mod tests {
     manager_suite!(memory_io_manager, || async {
         std::sync::Arc::new(MemoryIoManager::new()) as std::sync::Arc<dyn IoManager<Sample>>
     });
-    storage_manager_suite!(storage_io_manager_over_memory, || async { MemoryStorage::shared() });
+    storage_manager_suite!(storage_io_manager_over_memory, || async {
+        MemoryStorage::shared()
+    });
 
     #[tokio::test]
     async fn type_mismatch_names_both_types() {
         let m = MemoryIoManager::new();
         let out = OutputContext::builder().asset_key("a").build().unwrap();
         m.handle_output(&out, 5u32).await.unwrap();
-        let input = InputContext::builder().upstream_output(out).build().unwrap();
-        let err = IoManager::<String>::load_input(&m, &input).await.unwrap_err();
+        let input = InputContext::builder()
+            .upstream_output(out)
+            .build()
+            .unwrap();
+        let err = IoManager::<String>::load_input(&m, &input)
+            .await
+            .unwrap_err();
         let text = err.to_string();
         assert!(text.contains("u32") && text.contains("String"), "{text}");
     }
@@ -366,7 +437,10 @@ mod tests {
     #[tokio::test]
     async fn missing_value_lists_what_is_stored() {
         let m = MemoryIoManager::new();
-        let out = OutputContext::builder().asset_key("present").build().unwrap();
+        let out = OutputContext::builder()
+            .asset_key("present")
+            .build()
+            .unwrap();
         m.handle_output(&out, 1u8).await.unwrap();
         let input = InputContext::builder().asset_key("absent").build().unwrap();
         let err = IoManager::<u8>::load_input(&m, &input).await.unwrap_err();

@@ -86,7 +86,10 @@ where
         while let Some(c) = stream.next().await {
             chunks.push(c);
         }
-        let back = codec.decode_stream(futures::stream::iter(chunks).boxed()).await.unwrap();
+        let back = codec
+            .decode_stream(futures::stream::iter(chunks).boxed())
+            .await
+            .unwrap();
         assert_eq!(back, v);
     }
 }

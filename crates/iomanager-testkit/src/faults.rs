@@ -9,8 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use iomanager_core::{
-    ByteStream, Capabilities, Error, ObjectMeta, ObjectPath, PutOptions, PutResult, Result,
-    Storage,
+    ByteStream, Capabilities, Error, ObjectMeta, ObjectPath, PutOptions, PutResult, Result, Storage,
 };
 
 /// Fails the first `failures` calls of each operation with a transient error (as a throttling
@@ -26,12 +25,21 @@ pub struct FlakyStorage {
 impl FlakyStorage {
     /// Wraps `inner`; each of put and get fails `failures` times first.
     pub fn new(inner: Arc<dyn Storage>, failures: usize) -> Self {
-        Self { inner, failures, puts: AtomicUsize::new(0), gets: AtomicUsize::new(0) }
+        Self {
+            inner,
+            failures,
+            puts: AtomicUsize::new(0),
+            gets: AtomicUsize::new(0),
+        }
     }
 
     fn fail(&self, counter: &AtomicUsize, path: &ObjectPath) -> Result<()> {
         if counter.fetch_add(1, Ordering::SeqCst) < self.failures {
-            Err(Error::transient(self.inner.uri(path), "injected 503 Slow Down", None))
+            Err(Error::transient(
+                self.inner.uri(path),
+                "injected 503 Slow Down",
+                None,
+            ))
         } else {
             Ok(())
         }

@@ -14,7 +14,7 @@
 //! Each suite is a set of plain `async fn`s plus a macro that gives one named `#[test]` per
 //! behaviour:
 //!
-//! ```ignore
+//! ```text
 //! iomanager_testkit::storage_suite!(memory, || async { MemoryStorage::shared() });
 //! ```
 #![forbid(unsafe_code)]
@@ -47,7 +47,7 @@ impl Sample {
             id,
             name: format!("sample-{id}"),
             values: (0..4).map(|i| (id * 10 + i) as f64 / 3.0).collect(),
-            tag: (id % 2 == 0).then(|| format!("even-{id}")),
+            tag: id.is_multiple_of(2).then(|| format!("even-{id}")),
         }
     }
 }
@@ -90,21 +90,26 @@ macro_rules! __suite {
 #[macro_export]
 macro_rules! storage_suite {
     ($name:ident, $factory:expr) => {
-        $crate::__suite!($name, $factory, storage, [
-            put_get_round_trip,
-            empty_object,
-            get_missing_is_not_found,
-            head_reports_size_and_version,
-            exists_is_exact_not_prefix,
-            delete_removes_and_missing_is_ok,
-            list_is_directory_scoped_sorted_and_limited,
-            ranged_reads,
-            large_object_streams,
-            special_characters_round_trip,
-            overwrite_is_atomic_for_readers,
-            create_only_mode,
-            if_version_mode,
-        ]);
+        $crate::__suite!(
+            $name,
+            $factory,
+            storage,
+            [
+                put_get_round_trip,
+                empty_object,
+                get_missing_is_not_found,
+                head_reports_size_and_version,
+                exists_is_exact_not_prefix,
+                delete_removes_and_missing_is_ok,
+                list_is_directory_scoped_sorted_and_limited,
+                ranged_reads,
+                large_object_streams,
+                special_characters_round_trip,
+                overwrite_is_atomic_for_readers,
+                create_only_mode,
+                if_version_mode,
+            ]
+        );
     };
 }
 
@@ -113,25 +118,30 @@ macro_rules! storage_suite {
 #[macro_export]
 macro_rules! manager_suite {
     ($name:ident, $factory:expr) => {
-        $crate::__suite!($name, $factory, manager, [
-            asset_round_trip,
-            nested_asset_keys_are_distinct,
-            overwrite_replaces,
-            missing_asset_is_not_found,
-            op_outputs_by_identifier,
-            mapping_keys_are_distinct,
-            versioned_outputs,
-            partitions_are_separate,
-            multi_dimensional_partitions,
-            load_partitions_keeps_selection_order,
-            zero_partitions_load_nothing,
-            missing_partition_fails_naming_it,
-            allow_missing_partitions_skips_exactly_missing,
-            load_input_of_several_partitions_is_an_error,
-            output_spanning_partitions_needs_a_map,
-            handle_output_partitions_stores_each,
-            handle_output_partitions_rejects_wrong_keys,
-        ]);
+        $crate::__suite!(
+            $name,
+            $factory,
+            manager,
+            [
+                asset_round_trip,
+                nested_asset_keys_are_distinct,
+                overwrite_replaces,
+                missing_asset_is_not_found,
+                op_outputs_by_identifier,
+                mapping_keys_are_distinct,
+                versioned_outputs,
+                partitions_are_separate,
+                multi_dimensional_partitions,
+                load_partitions_keeps_selection_order,
+                zero_partitions_load_nothing,
+                missing_partition_fails_naming_it,
+                allow_missing_partitions_skips_exactly_missing,
+                load_input_of_several_partitions_is_an_error,
+                output_spanning_partitions_needs_a_map,
+                handle_output_partitions_stores_each,
+                handle_output_partitions_rejects_wrong_keys,
+            ]
+        );
     };
 }
 
@@ -141,22 +151,27 @@ macro_rules! manager_suite {
 #[macro_export]
 macro_rules! storage_manager_suite {
     ($name:ident, $factory:expr) => {
-        $crate::__suite!($name, $factory, storage_manager, [
-            manager_suite_over_storage,
-            asset_paths_are_exact,
-            op_output_paths_are_exact,
-            prefix_is_applied,
-            becoming_partitioned_removes_the_old_object,
-            missing_asset_lists_existing_assets,
-            corrupted_object_is_reported,
-            failed_encode_keeps_old_object,
-            receipt_matches_stored_object,
-            transient_errors_are_retried_and_counted,
-            partitions_load_concurrently_within_the_limit,
-            zero_partitions_touch_no_storage,
-            corrupted_partition_fails_even_when_missing_allowed,
-            create_only_manager_never_overwrites,
-        ]);
+        $crate::__suite!(
+            $name,
+            $factory,
+            storage_manager,
+            [
+                manager_suite_over_storage,
+                asset_paths_are_exact,
+                op_output_paths_are_exact,
+                prefix_is_applied,
+                becoming_partitioned_removes_the_old_object,
+                missing_asset_lists_existing_assets,
+                corrupted_object_is_reported,
+                failed_encode_keeps_old_object,
+                receipt_matches_stored_object,
+                transient_errors_are_retried_and_counted,
+                partitions_load_concurrently_within_the_limit,
+                zero_partitions_touch_no_storage,
+                corrupted_partition_fails_even_when_missing_allowed,
+                create_only_manager_never_overwrites,
+            ]
+        );
     };
 }
 
@@ -192,7 +207,9 @@ macro_rules! codec_suite {
 
             #[test]
             fn stream_round_trips() {
-                $crate::run($crate::codec::stream_round_trips::<$ty, _>(&$codec, $samples));
+                $crate::run($crate::codec::stream_round_trips::<$ty, _>(
+                    &$codec, $samples,
+                ));
             }
         }
     };

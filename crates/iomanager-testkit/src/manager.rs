@@ -24,12 +24,21 @@ pub fn asset_out(key: &str) -> OutputContext {
 
 /// An input context reading `out`.
 pub fn input_of(out: &OutputContext) -> InputContext {
-    InputContext::builder().name("input").upstream_output(out.clone()).build().unwrap()
+    InputContext::builder()
+        .name("input")
+        .upstream_output(out.clone())
+        .build()
+        .unwrap()
 }
 
 /// An output context for one daily partition of `key`.
 pub fn daily_out(key: &str, day: &str) -> OutputContext {
-    OutputContext::builder().asset_key(key).partitions_def(daily()).partition(day).build().unwrap()
+    OutputContext::builder()
+        .asset_key(key)
+        .partitions_def(daily())
+        .partition(day)
+        .build()
+        .unwrap()
 }
 
 /// An input context reading the given partitions of `key`.
@@ -46,7 +55,10 @@ pub fn daily_in(key: &str, days: &[&str], allow_missing: bool) -> InputContext {
 
 /// An op output context.
 pub fn op_out(run: &str, step: &str, name: &str) -> iomanager_core::OutputContextBuilder {
-    OutputContext::builder().run_id(run).step_key(step).name(name)
+    OutputContext::builder()
+        .run_id(run)
+        .step_key(step)
+        .name(name)
 }
 
 /// Stores and loads an asset; the receipt names where it went.
@@ -61,7 +73,9 @@ pub async fn asset_round_trip(m: Manager) {
 /// `a/b` and `a_b` and `a` are three different assets.
 pub async fn nested_asset_keys_are_distinct(m: Manager) {
     for (i, key) in ["a/b", "a_b", "b", "a/b/c"].iter().enumerate() {
-        m.handle_output(&asset_out(key), Sample::new(i as u64)).await.unwrap();
+        m.handle_output(&asset_out(key), Sample::new(i as u64))
+            .await
+            .unwrap();
     }
     for (i, key) in ["a/b", "a_b", "b", "a/b/c"].iter().enumerate() {
         let got = m.load_input(&input_of(&asset_out(key))).await.unwrap();
@@ -79,12 +93,20 @@ pub async fn overwrite_replaces(m: Manager) {
 
 /// Loading an asset that was never stored is `NotFound`, naming the asset.
 pub async fn missing_asset_is_not_found(m: Manager) {
-    m.handle_output(&asset_out("present"), Sample::new(1)).await.unwrap();
-    let err = m.load_input(&input_of(&asset_out("absent"))).await.unwrap_err();
+    m.handle_output(&asset_out("present"), Sample::new(1))
+        .await
+        .unwrap();
+    let err = m
+        .load_input(&input_of(&asset_out("absent")))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
     let text = err.to_string();
     assert!(text.contains("absent"), "the error names the asset: {text}");
-    assert!(text.contains("present"), "the error lists what exists: {text}");
+    assert!(
+        text.contains("present"),
+        "the error lists what exists: {text}"
+    );
 }
 
 /// Op outputs are keyed by run, step and name.
@@ -99,14 +121,19 @@ pub async fn op_outputs_by_identifier(m: Manager) {
     assert_eq!(m.load_input(&input_of(&b)).await.unwrap(), Sample::new(2));
     assert_eq!(m.load_input(&input_of(&c)).await.unwrap(), Sample::new(3));
     let missing = op_out("run3", "step", "result").build().unwrap();
-    assert_eq!(m.load_input(&input_of(&missing)).await.unwrap_err().kind(), ErrorKind::NotFound);
+    assert_eq!(
+        m.load_input(&input_of(&missing)).await.unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
 }
 
 /// Each mapping key of a dynamic output is its own value.
 pub async fn mapping_keys_are_distinct(m: Manager) {
     for k in ["a", "b", "c"] {
         let out = op_out("r", "dyn", "result").mapping_key(k).build().unwrap();
-        m.handle_output(&out, Sample::new(k.len() as u64 + k.as_bytes()[0] as u64)).await.unwrap();
+        m.handle_output(&out, Sample::new(k.len() as u64 + k.as_bytes()[0] as u64))
+            .await
+            .unwrap();
     }
     for k in ["a", "b", "c"] {
         let out = op_out("r", "dyn", "result").mapping_key(k).build().unwrap();
@@ -120,19 +147,36 @@ pub async fn versioned_outputs(m: Manager) {
     let out = op_out("run1", "s", "o").version("v1").build().unwrap();
     m.handle_output(&out, Sample::new(9)).await.unwrap();
     let other_run = op_out("run2", "s", "o").version("v1").build().unwrap();
-    assert_eq!(m.load_input(&input_of(&other_run)).await.unwrap(), Sample::new(9));
-    let bad = op_out("run1", "s", "o").version("v1").mapping_key("k").build().unwrap();
+    assert_eq!(
+        m.load_input(&input_of(&other_run)).await.unwrap(),
+        Sample::new(9)
+    );
+    let bad = op_out("run1", "s", "o")
+        .version("v1")
+        .mapping_key("k")
+        .build()
+        .unwrap();
     let err = m.handle_output(&bad, Sample::new(1)).await.unwrap_err();
-    assert!(err.to_string().contains("Mapping key and version both provided"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("Mapping key and version both provided"),
+        "{err}"
+    );
 }
 
 /// Partitions of one asset are stored separately and load as bare values.
 pub async fn partitions_are_separate(m: Manager) {
     for (i, d) in ["2024-01-01", "2024-01-02"].iter().enumerate() {
-        let r = m.handle_output(&daily_out("p", d), Sample::new(i as u64)).await.unwrap();
+        let r = m
+            .handle_output(&daily_out("p", d), Sample::new(i as u64))
+            .await
+            .unwrap();
         assert_eq!(r.partition.as_deref(), Some(*d));
     }
-    let got = m.load_input(&daily_in("p", &["2024-01-02"], false)).await.unwrap();
+    let got = m
+        .load_input(&daily_in("p", &["2024-01-02"], false))
+        .await
+        .unwrap();
     assert_eq!(got, Sample::new(1));
 }
 
@@ -140,7 +184,10 @@ pub async fn partitions_are_separate(m: Manager) {
 pub async fn multi_dimensional_partitions(m: Manager) {
     let def = PartitionsDefinition::multi([
         ("date", daily()),
-        ("color", PartitionsDefinition::static_keys(["red", "blue"]).unwrap()),
+        (
+            "color",
+            PartitionsDefinition::static_keys(["red", "blue"]).unwrap(),
+        ),
     ])
     .unwrap();
     let key = |c: &str, d: &str| PartitionKey::multi([("color", c), ("date", d)]).unwrap();
@@ -165,42 +212,68 @@ pub async fn multi_dimensional_partitions(m: Manager) {
         .unwrap();
     let map = m.load_partitions(&input).await.unwrap();
     let got: Vec<(String, u64)> = map.iter().map(|(k, v)| (k.to_string(), v.id)).collect();
-    assert_eq!(got, [("blue|2024-01-02".to_string(), 3), ("red|2024-01-01".to_string(), 0)]);
+    assert_eq!(
+        got,
+        [
+            ("blue|2024-01-02".to_string(), 3),
+            ("red|2024-01-01".to_string(), 0)
+        ]
+    );
 }
 
 /// Several partitions load into a map ordered as the selection, not as stored.
 pub async fn load_partitions_keeps_selection_order(m: Manager) {
     let days: Vec<String> = (1..=20).map(|d| format!("2024-01-{d:02}")).collect();
     for (i, d) in days.iter().enumerate() {
-        m.handle_output(&daily_out("ordered", d), Sample::new(i as u64)).await.unwrap();
+        m.handle_output(&daily_out("ordered", d), Sample::new(i as u64))
+            .await
+            .unwrap();
     }
     let mut selection: Vec<&str> = days.iter().map(String::as_str).collect();
     selection.reverse();
-    let map = m.load_partitions(&daily_in("ordered", &selection, false)).await.unwrap();
+    let map = m
+        .load_partitions(&daily_in("ordered", &selection, false))
+        .await
+        .unwrap();
     let keys: Vec<String> = map.keys().map(ToString::to_string).collect();
     assert_eq!(keys, selection);
     for (k, v) in &map {
         let i = days.iter().position(|d| *d == k.to_string()).unwrap();
-        assert_eq!(*v, Sample::new(i as u64), "partition {k} got another's value");
+        assert_eq!(
+            *v,
+            Sample::new(i as u64),
+            "partition {k} got another's value"
+        );
     }
 }
 
 /// An empty selection loads an empty map.
 pub async fn zero_partitions_load_nothing(m: Manager) {
-    let map = m.load_partitions(&daily_in("never", &[], false)).await.unwrap();
+    let map = m
+        .load_partitions(&daily_in("never", &[], false))
+        .await
+        .unwrap();
     assert!(map.is_empty());
 }
 
 /// Without `allow_missing_partitions`, a missing partition fails and the error names it.
 pub async fn missing_partition_fails_naming_it(m: Manager) {
-    m.handle_output(&daily_out("gappy", "2024-01-01"), Sample::new(1)).await.unwrap();
+    m.handle_output(&daily_out("gappy", "2024-01-01"), Sample::new(1))
+        .await
+        .unwrap();
     let err = m
         .load_partitions(&daily_in("gappy", &["2024-01-01", "2024-01-02"], false))
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
-    assert!(err.to_string().contains("2024-01-02"), "names the partition: {err}");
-    let err = m.load_input(&daily_in("gappy", &["2024-01-03"], false)).await.unwrap_err();
+    assert!(
+        err.to_string().contains("2024-01-02"),
+        "names the partition: {err}"
+    );
+    let err = m
+        .load_input(&daily_in("gappy", &["2024-01-03"], false))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("2024-01-03"), "{err}");
 }
 
@@ -208,18 +281,37 @@ pub async fn missing_partition_fails_naming_it(m: Manager) {
 /// keep their own values.
 pub async fn allow_missing_partitions_skips_exactly_missing(m: Manager) {
     for (i, d) in ["2024-01-02", "2024-01-04"].iter().enumerate() {
-        m.handle_output(&daily_out("holes", d), Sample::new(i as u64)).await.unwrap();
+        m.handle_output(&daily_out("holes", d), Sample::new(i as u64))
+            .await
+            .unwrap();
     }
-    let sel = ["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05"];
-    let map = m.load_partitions(&daily_in("holes", &sel, true)).await.unwrap();
+    let sel = [
+        "2024-01-01",
+        "2024-01-02",
+        "2024-01-03",
+        "2024-01-04",
+        "2024-01-05",
+    ];
+    let map = m
+        .load_partitions(&daily_in("holes", &sel, true))
+        .await
+        .unwrap();
     let got: Vec<(String, u64)> = map.iter().map(|(k, v)| (k.to_string(), v.id)).collect();
-    assert_eq!(got, [("2024-01-02".to_string(), 0), ("2024-01-04".to_string(), 1)]);
+    assert_eq!(
+        got,
+        [("2024-01-02".to_string(), 0), ("2024-01-04".to_string(), 1)]
+    );
 }
 
 /// `load_input` of several partitions is an error that points at `load_partitions`.
 pub async fn load_input_of_several_partitions_is_an_error(m: Manager) {
-    m.handle_output(&daily_out("two", "2024-01-01"), Sample::new(1)).await.unwrap();
-    let err = m.load_input(&daily_in("two", &["2024-01-01", "2024-01-02"], false)).await.unwrap_err();
+    m.handle_output(&daily_out("two", "2024-01-01"), Sample::new(1))
+        .await
+        .unwrap();
+    let err = m
+        .load_input(&daily_in("two", &["2024-01-01", "2024-01-02"], false))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidContext, "{err}");
     assert!(err.to_string().contains("load_partitions"), "{err}");
 }
@@ -234,8 +326,14 @@ pub async fn output_spanning_partitions_needs_a_map(m: Manager) {
         .unwrap();
     let err = m.handle_output(&out, Sample::new(1)).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidContext, "{err}");
-    assert!(err.to_string().contains("handle_output_partitions"), "{err}");
-    let err = m.load_input(&daily_in("span", &["2024-01-01"], false)).await.unwrap_err();
+    assert!(
+        err.to_string().contains("handle_output_partitions"),
+        "{err}"
+    );
+    let err = m
+        .load_input(&daily_in("span", &["2024-01-01"], false))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
 }
 
@@ -255,7 +353,10 @@ pub async fn handle_output_partitions_stores_each(m: Manager) {
     let receipts = m.handle_output_partitions(&out, values).await.unwrap();
     assert_eq!(receipts.len(), 3);
     assert_eq!(receipts[1].partition.as_deref(), Some("2024-01-02"));
-    let got = m.load_input(&daily_in("backfill", &["2024-01-03"], false)).await.unwrap();
+    let got = m
+        .load_input(&daily_in("backfill", &["2024-01-03"], false))
+        .await
+        .unwrap();
     assert_eq!(got, Sample::new(2));
 }
 
@@ -267,13 +368,21 @@ pub async fn handle_output_partitions_rejects_wrong_keys(m: Manager) {
         .partition_range("2024-01-01", "2024-01-02")
         .build()
         .unwrap();
-    let values: PartitionMap<Sample> =
-        [(PartitionKey::from("2024-01-01"), Sample::new(1)), (PartitionKey::from("2024-01-05"), Sample::new(5))]
-            .into_iter()
-            .collect();
+    let values: PartitionMap<Sample> = [
+        (PartitionKey::from("2024-01-01"), Sample::new(1)),
+        (PartitionKey::from("2024-01-05"), Sample::new(5)),
+    ]
+    .into_iter()
+    .collect();
     let err = m.handle_output_partitions(&out, values).await.unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("2024-01-02") && text.contains("2024-01-05"), "{text}");
-    let err = m.load_input(&daily_in("wrong", &["2024-01-01"], false)).await.unwrap_err();
+    assert!(
+        text.contains("2024-01-02") && text.contains("2024-01-05"),
+        "{text}"
+    );
+    let err = m
+        .load_input(&daily_in("wrong", &["2024-01-01"], false))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound, "nothing was stored");
 }

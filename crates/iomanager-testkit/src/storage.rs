@@ -18,16 +18,25 @@ fn put_opts() -> PutOptions {
 
 /// Deterministic bytes of length `n` (not all equal, so misplaced chunks are caught).
 pub fn pattern(n: usize, seed: u8) -> Vec<u8> {
-    (0..n).map(|i| (i as u64).wrapping_mul(31).wrapping_add(seed as u64) as u8).collect()
+    (0..n)
+        .map(|i| (i as u64).wrapping_mul(31).wrapping_add(seed as u64) as u8)
+        .collect()
 }
 
 /// A put followed by a get returns the same bytes.
 pub async fn put_get_round_trip(s: Arc<dyn Storage>) {
     let path = p("dir/object");
-    let res = s.put(&path, Bytes::from_static(b"hello"), &put_opts()).await.unwrap();
+    let res = s
+        .put(&path, Bytes::from_static(b"hello"), &put_opts())
+        .await
+        .unwrap();
     assert_eq!(res.bytes, 5);
     assert_eq!(s.get(&path).await.unwrap(), Bytes::from_static(b"hello"));
-    assert!(s.uri(&path).contains("dir/object"), "uri {} names the path", s.uri(&path));
+    assert!(
+        s.uri(&path).contains("dir/object"),
+        "uri {} names the path",
+        s.uri(&path)
+    );
 }
 
 /// An empty object can be stored, read, listed and sized.
@@ -49,13 +58,22 @@ pub async fn get_missing_is_not_found(s: Arc<dyn Storage>) {
     let path = p("no/such/object");
     let err = s.get(&path).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
-    assert!(err.to_string().contains(&s.uri(&path)), "error names the uri: {err}");
-    assert_eq!(s.get_range(&path, 0..1).await.unwrap_err().kind(), ErrorKind::NotFound);
+    assert!(
+        err.to_string().contains(&s.uri(&path)),
+        "error names the uri: {err}"
+    );
+    assert_eq!(
+        s.get_range(&path, 0..1).await.unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
     assert_eq!(s.head(&path).await.unwrap_err().kind(), ErrorKind::NotFound);
     match s.get_stream(&path).await {
         Err(e) => assert_eq!(e.kind(), ErrorKind::NotFound),
         Ok(mut st) => {
-            let first = st.next().await.expect("a stream of a missing object yields an error");
+            let first = st
+                .next()
+                .await
+                .expect("a stream of a missing object yields an error");
             assert_eq!(first.unwrap_err().kind(), ErrorKind::NotFound);
         }
     }
@@ -64,22 +82,35 @@ pub async fn get_missing_is_not_found(s: Arc<dyn Storage>) {
 /// `head` reports the size, and the version changes when the object is rewritten.
 pub async fn head_reports_size_and_version(s: Arc<dyn Storage>) {
     let path = p("h");
-    let first = s.put(&path, Bytes::from(vec![1u8; 10]), &put_opts()).await.unwrap();
+    let first = s
+        .put(&path, Bytes::from(vec![1u8; 10]), &put_opts())
+        .await
+        .unwrap();
     let meta = s.head(&path).await.unwrap();
     assert_eq!(meta.size, 10);
     assert_eq!(meta.path, path);
     assert_eq!(meta.version, first.version);
-    let second = s.put(&path, Bytes::from(vec![2u8; 3]), &put_opts()).await.unwrap();
+    let second = s
+        .put(&path, Bytes::from(vec![2u8; 3]), &put_opts())
+        .await
+        .unwrap();
     assert_eq!(s.head(&path).await.unwrap().size, 3);
     if first.version.is_some() {
-        assert_ne!(first.version, second.version, "a rewrite changes the version token");
+        assert_ne!(
+            first.version, second.version,
+            "a rewrite changes the version token"
+        );
     }
 }
 
 /// `exists` matches the exact path: `asset` does not match `asset_2` nor `asset/x`.
 pub async fn exists_is_exact_not_prefix(s: Arc<dyn Storage>) {
-    s.put(&p("asset_2"), Bytes::from_static(b"x"), &put_opts()).await.unwrap();
-    s.put(&p("dir/inner"), Bytes::from_static(b"x"), &put_opts()).await.unwrap();
+    s.put(&p("asset_2"), Bytes::from_static(b"x"), &put_opts())
+        .await
+        .unwrap();
+    s.put(&p("dir/inner"), Bytes::from_static(b"x"), &put_opts())
+        .await
+        .unwrap();
     assert!(!s.exists(&p("asset")).await.unwrap());
     assert!(!s.exists(&p("dir")).await.unwrap());
     assert!(s.exists(&p("asset_2")).await.unwrap());
@@ -88,7 +119,9 @@ pub async fn exists_is_exact_not_prefix(s: Arc<dyn Storage>) {
 /// Delete removes the object; deleting a missing object is not an error.
 pub async fn delete_removes_and_missing_is_ok(s: Arc<dyn Storage>) {
     let path = p("d/x");
-    s.put(&path, Bytes::from_static(b"x"), &put_opts()).await.unwrap();
+    s.put(&path, Bytes::from_static(b"x"), &put_opts())
+        .await
+        .unwrap();
     s.delete(&path).await.unwrap();
     assert_eq!(s.get(&path).await.unwrap_err().kind(), ErrorKind::NotFound);
     s.delete(&path).await.unwrap();
@@ -98,12 +131,19 @@ pub async fn delete_removes_and_missing_is_ok(s: Arc<dyn Storage>) {
 /// `list` is scoped to a directory (`a` lists `a/x`, never `ab`), sorted, and honours a limit.
 pub async fn list_is_directory_scoped_sorted_and_limited(s: Arc<dyn Storage>) {
     for path in ["a/2", "a/1", "a/sub/3", "ab/4", "b"] {
-        s.put(&p(path), Bytes::from_static(b"x"), &put_opts()).await.unwrap();
+        s.put(&p(path), Bytes::from_static(b"x"), &put_opts())
+            .await
+            .unwrap();
     }
     let names = |v: Vec<iomanager_core::ObjectMeta>| {
-        v.into_iter().map(|m| m.path.to_string()).collect::<Vec<_>>()
+        v.into_iter()
+            .map(|m| m.path.to_string())
+            .collect::<Vec<_>>()
     };
-    assert_eq!(names(s.list(&p("a"), None).await.unwrap()), ["a/1", "a/2", "a/sub/3"]);
+    assert_eq!(
+        names(s.list(&p("a"), None).await.unwrap()),
+        ["a/1", "a/2", "a/sub/3"]
+    );
     assert_eq!(
         names(s.list(&ObjectPath::root(), None).await.unwrap()),
         ["a/1", "a/2", "a/sub/3", "ab/4", "b"]
@@ -118,7 +158,9 @@ pub async fn list_is_directory_scoped_sorted_and_limited(s: Arc<dyn Storage>) {
 pub async fn ranged_reads(s: Arc<dyn Storage>) {
     let path = p("r");
     let data = pattern(1000, 7);
-    s.put(&path, Bytes::from(data.clone()), &put_opts()).await.unwrap();
+    s.put(&path, Bytes::from(data.clone()), &put_opts())
+        .await
+        .unwrap();
     assert_eq!(s.get_range(&path, 10..20).await.unwrap(), &data[10..20]);
     assert_eq!(s.get_range(&path, 990..2000).await.unwrap(), &data[990..]);
     assert_eq!(s.get_range(&path, 0..1000).await.unwrap(), &data[..]);
@@ -140,8 +182,10 @@ pub async fn large_object_streams(s: Arc<dyn Storage>) {
     let path = p("large/object.bin");
     let size = large_object_size();
     let data = Bytes::from(pattern(size, 3));
-    let chunks: Vec<iomanager_core::Result<Bytes>> =
-        data.chunks(256 * 1024 + 17).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+    let chunks: Vec<iomanager_core::Result<Bytes>> = data
+        .chunks(256 * 1024 + 17)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
     let res = s
         .put_stream(&path, futures::stream::iter(chunks).boxed(), &put_opts())
         .await
@@ -152,12 +196,19 @@ pub async fn large_object_streams(s: Arc<dyn Storage>) {
     let mut offset = 0usize;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.unwrap();
-        assert_eq!(&chunk[..], &data[offset..offset + chunk.len()], "chunk at {offset}");
+        assert_eq!(
+            &chunk[..],
+            &data[offset..offset + chunk.len()],
+            "chunk at {offset}"
+        );
         offset += chunk.len();
     }
     assert_eq!(offset, size);
     let mid = size as u64 / 2;
-    assert_eq!(s.get_range(&path, mid..mid + 100).await.unwrap(), &data[mid as usize..mid as usize + 100]);
+    assert_eq!(
+        s.get_range(&path, mid..mid + 100).await.unwrap(),
+        &data[mid as usize..mid as usize + 100]
+    );
 }
 
 /// Keys with spaces, unicode, escapes and brackets round-trip and list as themselves.
@@ -175,7 +226,10 @@ pub async fn special_characters_round_trip(s: Arc<dyn Storage>) {
         assert_eq!(s.get(&path).await.unwrap(), body, "{path}");
         let parent = path.parent().unwrap();
         let listed = s.list(&parent, None).await.unwrap();
-        assert!(listed.iter().any(|m| m.path == path), "{path} is listed under {parent}");
+        assert!(
+            listed.iter().any(|m| m.path == path),
+            "{path} is listed under {parent}"
+        );
     }
 }
 
@@ -204,7 +258,10 @@ pub async fn overwrite_is_atomic_for_readers(s: Arc<dyn Storage>) {
             for _ in 0..12 {
                 let got = s.get(&path).await.unwrap();
                 assert_eq!(got.len(), size, "a read saw a partial object");
-                assert!(got.iter().all(|b| *b == got[0]), "a read saw a mixed object");
+                assert!(
+                    got.iter().all(|b| *b == got[0]),
+                    "a read saw a mixed object"
+                );
             }
         }));
     }
@@ -220,13 +277,24 @@ pub async fn create_only_mode(s: Arc<dyn Storage>) {
     let path = p("once");
     let opts = PutOptions::with_mode(PutMode::CreateOnly);
     if !s.capabilities().create_only {
-        let err = s.put(&path, Bytes::from_static(b"x"), &opts).await.unwrap_err();
+        let err = s
+            .put(&path, Bytes::from_static(b"x"), &opts)
+            .await
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Unsupported);
-        assert!(!s.exists(&path).await.unwrap(), "an unsupported mode wrote nothing");
+        assert!(
+            !s.exists(&path).await.unwrap(),
+            "an unsupported mode wrote nothing"
+        );
         return;
     }
-    s.put(&path, Bytes::from_static(b"first"), &opts).await.unwrap();
-    let err = s.put(&path, Bytes::from_static(b"second"), &opts).await.unwrap_err();
+    s.put(&path, Bytes::from_static(b"first"), &opts)
+        .await
+        .unwrap();
+    let err = s
+        .put(&path, Bytes::from_static(b"second"), &opts)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PreconditionFailed, "{err}");
     assert_eq!(s.get(&path).await.unwrap(), Bytes::from_static(b"first"));
 }
@@ -236,22 +304,43 @@ pub async fn create_only_mode(s: Arc<dyn Storage>) {
 pub async fn if_version_mode(s: Arc<dyn Storage>) {
     let path = p("cas");
     if !s.capabilities().if_version {
-        s.put(&path, Bytes::from_static(b"old"), &put_opts()).await.unwrap();
+        s.put(&path, Bytes::from_static(b"old"), &put_opts())
+            .await
+            .unwrap();
         let opts = PutOptions::with_mode(PutMode::IfVersion("anything".into()));
-        let err = s.put(&path, Bytes::from_static(b"new"), &opts).await.unwrap_err();
+        let err = s
+            .put(&path, Bytes::from_static(b"new"), &opts)
+            .await
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Unsupported);
         assert_eq!(s.get(&path).await.unwrap(), Bytes::from_static(b"old"));
         return;
     }
-    let v1 = s.put(&path, Bytes::from_static(b"v1"), &put_opts()).await.unwrap().version.unwrap();
+    let v1 = s
+        .put(&path, Bytes::from_static(b"v1"), &put_opts())
+        .await
+        .unwrap()
+        .version
+        .unwrap();
     let ok = PutOptions::with_mode(PutMode::IfVersion(v1.clone()));
-    let v2 = s.put(&path, Bytes::from_static(b"v2"), &ok).await.unwrap().version.unwrap();
+    let v2 = s
+        .put(&path, Bytes::from_static(b"v2"), &ok)
+        .await
+        .unwrap()
+        .version
+        .unwrap();
     assert_ne!(v1, v2);
     // The old token no longer matches.
-    let err = s.put(&path, Bytes::from_static(b"v3"), &ok).await.unwrap_err();
+    let err = s
+        .put(&path, Bytes::from_static(b"v3"), &ok)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PreconditionFailed, "{err}");
     assert_eq!(s.get(&path).await.unwrap(), Bytes::from_static(b"v2"));
     let missing = PutOptions::with_mode(PutMode::IfVersion(v2));
-    let err = s.put(&p("cas-missing"), Bytes::from_static(b"x"), &missing).await.unwrap_err();
+    let err = s
+        .put(&p("cas-missing"), Bytes::from_static(b"x"), &missing)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PreconditionFailed, "{err}");
 }
