@@ -199,6 +199,33 @@ impl<C> StorageIoManager<C> {
     pub fn layout(&self) -> &PathLayout {
         &self.layout
     }
+
+    /// How many partitions are loaded or stored at once.
+    pub fn concurrency_limit(&self) -> usize {
+        self.concurrency
+    }
+
+    /// The put mode of every write.
+    pub fn put_mode(&self) -> &PutMode {
+        &self.put_mode
+    }
+
+    /// The same manager over another storage (same codec, layout, limits and put mode).
+    #[must_use]
+    pub fn with_storage(self, storage: Arc<dyn Storage>) -> Self {
+        Self { storage, ..self }
+    }
+
+    /// The same manager with another codec (same storage, layout, limits and put mode).
+    pub fn with_codec<D>(self, codec: D) -> StorageIoManager<D> {
+        StorageIoManager {
+            storage: self.storage,
+            codec,
+            layout: self.layout,
+            concurrency: self.concurrency,
+            put_mode: self.put_mode,
+        }
+    }
 }
 
 impl<C: Send + Sync> StorageIoManager<C> {
