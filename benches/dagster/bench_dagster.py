@@ -350,13 +350,16 @@ class Bench:
         """``small_values/{fs,memory}/{store,load}``."""
         n = self.sizes.small_values
         values = [small_value(i) for i in range(n)]
-        with shared_instance_for_contexts(self.instance):
-            outputs = [small_output_context(i, self.instance) for i in range(n)]
-            inputs = [small_input_context(i, outputs[i], self.instance) for i in range(n)]
 
         for kind in ("fs", "memory"):
             store_times, load_times, sizes = [], [], []
             for _ in range(self.sizes.repeats):
+                # Fresh contexts for every repetition, as each materialization gets its own
+                # (an output context also refuses a second "path" metadata entry).
+                outputs = inputs = None
+                with shared_instance_for_contexts(self.instance):
+                    outputs = [small_output_context(i, self.instance) for i in range(n)]
+                    inputs = [small_input_context(i, outputs[i], self.instance) for i in range(n)]
                 directory = self.scratch(f"small-{kind}")
                 if kind == "fs":
                     io_manager = FilesystemIOManager(base_dir=directory).create_io_manager(None)
@@ -421,16 +424,16 @@ class Bench:
 
     def single_value(self, case: str, value: Any, count: int) -> None:
         """``<case>/fs/{store,load}`` for one large value stored as asset ``<case>``."""
-        with shared_instance_for_contexts(self.instance):
-            output = build_output_context(
-                step_key=case, name="result", asset_key=case, instance=self.instance
-            )
-            input_context = build_input_context(
-                name="value", asset_key=case, upstream_output=output, instance=self.instance
-            )
         store_times, load_times, store_rss, load_rss = [], [], [], []
         size = None
         for _ in range(self.sizes.repeats):
+            with shared_instance_for_contexts(self.instance):
+                output = build_output_context(
+                    step_key=case, name="result", asset_key=case, instance=self.instance
+                )
+                input_context = build_input_context(
+                    name="value", asset_key=case, upstream_output=output, instance=self.instance
+                )
             directory = self.scratch(case)
             io_manager = FilesystemIOManager(base_dir=directory).create_io_manager(None)
             seconds, extra, _ = measure_call(lambda: io_manager.handle_output(output, value))
@@ -469,36 +472,36 @@ class Bench:
         keys = daily_keys(n)
         values = {key: small_value(i) for i, key in enumerate(keys)}
         partitions_def = DailyPartitionsDefinition(start_date="2020-01-01")
-        with shared_instance_for_contexts(self.instance):
-            outputs = [
-                build_output_context(
-                    step_key="parts",
-                    name="result",
-                    asset_key="parts",
-                    partition_key=key,
-                    asset_partitions_def=partitions_def,
-                    instance=self.instance,
-                )
-                for key in keys
-            ]
-            upstream = build_output_context(
-                step_key="parts",
-                name="result",
-                asset_key="parts",
-                asset_partitions_def=partitions_def,
-                instance=self.instance,
-            )
-            input_context = build_input_context(
-                name="parts",
-                asset_key="parts",
-                asset_partition_key_range=PartitionKeyRange(keys[0], keys[-1]),
-                asset_partitions_def=partitions_def,
-                upstream_output=upstream,
-                instance=self.instance,
-            )
         store_times, load_times = [], []
         size = None
         for _ in range(self.sizes.repeats):
+            with shared_instance_for_contexts(self.instance):
+                outputs = [
+                    build_output_context(
+                        step_key="parts",
+                        name="result",
+                        asset_key="parts",
+                        partition_key=key,
+                        asset_partitions_def=partitions_def,
+                        instance=self.instance,
+                    )
+                    for key in keys
+                ]
+                upstream = build_output_context(
+                    step_key="parts",
+                    name="result",
+                    asset_key="parts",
+                    asset_partitions_def=partitions_def,
+                    instance=self.instance,
+                )
+                input_context = build_input_context(
+                    name="parts",
+                    asset_key="parts",
+                    asset_partition_key_range=PartitionKeyRange(keys[0], keys[-1]),
+                    asset_partitions_def=partitions_def,
+                    upstream_output=upstream,
+                    instance=self.instance,
+                )
             directory = self.scratch("partitions")
             io_manager = FilesystemIOManager(base_dir=directory).create_io_manager(None)
             loaded: list[Any] = [None]

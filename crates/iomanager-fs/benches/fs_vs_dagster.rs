@@ -1,1 +1,2 @@
+//! Benchmarks of the filesystem backend against Dagster (being written).
 fn main() {}

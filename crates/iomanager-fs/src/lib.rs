@@ -75,7 +75,7 @@ fn map_io(op: Op, uri: &str, err: io::Error) -> Error {
         // Nothing stored at exactly this path: a directory there, or a file where a parent
         // directory should be, is still "not found" for a read.
         (Op::Read, K::NotFound | K::IsADirectory | K::NotADirectory) => Error::not_found(uri),
-        (Op::Write, K::NotADirectory) => Error::backend(
+        (Op::Write, K::NotADirectory | K::AlreadyExists) => Error::backend(
             uri,
             format!(
                 "a parent of this path is a file, not a directory ({reason}); an asset stored \
@@ -819,6 +819,76 @@ mod tests {
 
     fn fresh() -> FsStorage {
         FsStorage::temporary().unwrap()
+    }
+
+    #[test]
+    fn os_errors_map_to_clear_kinds() {
+        use std::io::{Error as IoError, ErrorKind as K};
+        let full = map_io(Op::Write, "file:///b/x", IoError::from(K::StorageFull));
+        assert_eq!(full.kind(), iomanager_core::ErrorKind::Backend);
+        assert!(
+            full.to_string().contains("no space left") && full.to_string().contains("file:///b/x")
+        );
+        let big = map_io(Op::Write, "file:///b/x", IoError::from(K::FileTooLarge));
+        assert!(big.to_string().contains("file size limit"));
+        let ro = map_io(
+            Op::Write,
+            "file:///b/x",
+            IoError::from(K::ReadOnlyFilesystem),
+        );
+        assert_eq!(ro.kind(), iomanager_core::ErrorKind::PermissionDenied);
+        assert!(ro.to_string().contains("writable"));
+        for k in [K::NotFound, K::IsADirectory, K::NotADirectory] {
+            assert!(map_io(Op::Read, "u", IoError::from(k)).is_not_found());
+        }
+        let blocked = map_io(Op::Write, "u", IoError::from(K::NotADirectory));
+        assert!(
+            blocked
+                .to_string()
+                .contains("a parent of this path is a file")
+        );
+        assert!(map_io(Op::Read, "u", IoError::from(K::TimedOut)).is_retryable());
+    }
+
+    #[tokio::test]
+    async fn cleanup_sweeps_only_old_temporary_files() {
+        let s = fresh();
+        let path = ObjectPath::parse("a/b").unwrap();
+        s.put(&path, Bytes::from_static(b"data"), &PutOptions::default())
+            .await
+            .unwrap();
+        let stale = s.base().join("a").join(format!("{TMP_PREFIX}123-dead"));
+        std::fs::write(&stale, b"half a write").unwrap();
+        // Invisible to list and to loads.
+        let listed = s.list(&ObjectPath::root(), None).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        // Too young for a one-hour threshold; swept with a zero threshold.
+        assert!(
+            s.cleanup(Duration::from_secs(3600))
+                .await
+                .unwrap()
+                .removed
+                .is_empty()
+        );
+        let report = s.cleanup(Duration::ZERO).await.unwrap();
+        assert_eq!(report.removed, [stale.clone()]);
+        assert_eq!(report.bytes, 12);
+        assert!(!stale.exists());
+        assert_eq!(s.get(&path).await.unwrap(), Bytes::from_static(b"data"));
+    }
+
+    #[tokio::test]
+    async fn versions_change_with_every_write() {
+        let s = fresh();
+        let path = ObjectPath::parse("v").unwrap();
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..20u8 {
+            let r = s
+                .put(&path, Bytes::from(vec![i]), &PutOptions::default())
+                .await
+                .unwrap();
+            assert!(seen.insert(r.version.unwrap()), "a version token repeated");
+        }
     }
 
     storage_suite!(fs_storage, || async {
