@@ -171,12 +171,22 @@ where
     }
 
     fn encode(&self, value: &T) -> Result<Bytes> {
-        let payload = rmp_serde::to_vec_named(value).map_err(|e| Error::Encode {
+        // Serialize straight after a reserved header, then fill the header in: one buffer, no
+        // second copy of the payload.
+        let mut buf = Vec::with_capacity(MSGPACK_HEADER_LEN + 256);
+        buf.resize(MSGPACK_HEADER_LEN, 0);
+        rmp_serde::encode::write_named(&mut buf, value).map_err(|e| Error::Encode {
             format: "msgpack".into(),
             at: Location::default().into(),
             reason: e.to_string(),
         })?;
-        Ok(msgpack_envelope(&payload))
+        let payload_len = (buf.len() - MSGPACK_HEADER_LEN) as u64;
+        let sum = xxhash_rust::xxh3::xxh3_64(&buf[MSGPACK_HEADER_LEN..]);
+        buf[..4].copy_from_slice(MSGPACK_MAGIC);
+        buf[4] = MSGPACK_ENVELOPE_VERSION;
+        buf[5..13].copy_from_slice(&payload_len.to_le_bytes());
+        buf[13..21].copy_from_slice(&sum.to_le_bytes());
+        Ok(Bytes::from(buf))
     }
 
     fn decode(&self, bytes: Bytes) -> Result<T> {
@@ -207,6 +217,23 @@ mod tests {
 
     fn dec(b: Bytes) -> Result<Row> {
         Codec::<Row>::decode(&MessagePackCodec::new(), b)
+    }
+
+    #[test]
+    fn envelope_matches_the_documented_layout() {
+        let row = Row {
+            id: 7,
+            name: "x".into(),
+        };
+        let bytes = enc(&row);
+        let payload = rmp_serde::to_vec_named(&row).unwrap();
+        assert_eq!(bytes, msgpack_envelope(&payload));
+        assert_eq!(&bytes[..4], b"IOMP");
+        assert_eq!(bytes[4], 1);
+        assert_eq!(
+            u64::from_le_bytes(bytes[5..13].try_into().unwrap()),
+            payload.len() as u64
+        );
     }
 
     #[test]

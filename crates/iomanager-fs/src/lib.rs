@@ -871,7 +871,7 @@ mod tests {
                 .is_empty()
         );
         let report = s.cleanup(Duration::ZERO).await.unwrap();
-        assert_eq!(report.removed, [stale.clone()]);
+        assert_eq!(report.removed, std::slice::from_ref(&stale));
         assert_eq!(report.bytes, 12);
         assert!(!stale.exists());
         assert_eq!(s.get(&path).await.unwrap(), Bytes::from_static(b"data"));

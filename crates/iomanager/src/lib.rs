@@ -17,8 +17,8 @@
 //!    (bytes)     (format)
 //! ```
 //!
-//! - A [`Storage`] moves bytes at a path ([`MemoryStorage`] here; local files, S3, GCS and Azure
-//!   Blob in their own crates).
+//! - A [`Storage`] moves bytes at a path ([`MemoryStorage`], `FsStorage` for local files; S3,
+//!   GCS and Azure Blob in their own crates).
 //! - A [`Codec`] turns a value into bytes and back ([`MessagePackCodec`] by default, with a
 //!   checksum so corruption is detected, never returned as a wrong value).
 //! - An [`IoManager`] is what a pipeline sees. [`StorageIoManager`] is Dagster's
@@ -63,6 +63,7 @@
 //! | feature | adds |
 //! |---|---|
 //! | *(always)* | core types, [`MemoryIoManager`], [`MemoryStorage`], MessagePack |
+//! | `fs` *(default)* | `FsStorage`, `FsIoManager`: crash-safe local files |
 //! | `full` | every backend available in this build |
 //!
 //! Backends for local files, S3, GCS, Azure Blob, Parquet, JSON Lines and SQL join this table
@@ -71,6 +72,15 @@
 
 pub use iomanager_core::*;
 pub use iomanager_memory::{MemoryIoManager, MemoryStorage};
+
+/// The local filesystem backend (feature `fs`, on by default).
+#[cfg(feature = "fs")]
+pub mod fs {
+    pub use iomanager_fs::*;
+}
+
+#[cfg(feature = "fs")]
+pub use iomanager_fs::{FsIoManager, FsStorage};
 
 /// The in-memory backends.
 pub mod memory {
@@ -82,6 +92,15 @@ pub mod prelude {
     pub use iomanager_core::{
         AssetKey, Codec, InputContext, IoManager, MessagePackCodec, OutputContext, OutputReceipt,
         PartitionKey, PartitionMap, PartitionsDefinition, Storage, StorageIoManager,
+        TimeWindowPartitions,
     };
     pub use iomanager_memory::{MemoryIoManager, MemoryStorage};
+
+    #[cfg(feature = "fs")]
+    pub use iomanager_fs::{FsIoManager, FsStorage};
 }
+
+/// The README's examples, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
