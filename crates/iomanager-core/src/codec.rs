@@ -38,10 +38,16 @@ pub trait Codec<T: Send + 'static>: Send + Sync + 'static {
         Vec::new()
     }
 
-    /// True when the format streams: the manager then uses [`Codec::encode_stream`] and
-    /// [`Codec::decode_stream`] with the storage's streaming put and get.
+    /// True when values should be written as a stream: the manager then uses
+    /// [`Codec::encode_stream`] with the storage's streaming put.
     fn streams(&self) -> bool {
         false
+    }
+
+    /// True when values should be read as a stream: the manager then uses the storage's
+    /// streaming get with [`Codec::decode_stream`]. Defaults to [`Codec::streams`].
+    fn streams_on_read(&self) -> bool {
+        self.streams()
     }
 
     /// Encodes a value as a stream of chunks (bounded memory for large values). The default
@@ -196,6 +202,86 @@ where
             expected: type_name::<T>().to_owned(),
             found: format!("MessagePack that does not decode as it ({e})"),
         })
+    }
+}
+
+/// Raw bytes, stored as they are inside the same checksummed envelope as MessagePack (so a
+/// flipped bit is still [`Error::Corrupted`]): for blobs such as images, models or files.
+///
+/// Writing does not copy the value: the envelope header and the bytes go to the storage as two
+/// chunks. Reading returns a slice of what the storage read, again without a copy.
+///
+/// ```
+/// use bytes::Bytes;
+/// use iomanager_core::{BytesCodec, Codec};
+/// let stored = BytesCodec.encode(&Bytes::from_static(b"blob"))?;
+/// assert_eq!(BytesCodec.decode(stored)?, Bytes::from_static(b"blob"));
+/// # Ok::<(), iomanager_core::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BytesCodec;
+
+impl BytesCodec {
+    fn header(payload: &[u8]) -> Bytes {
+        let mut out = BytesMut::with_capacity(MSGPACK_HEADER_LEN);
+        out.put_slice(MSGPACK_MAGIC);
+        out.put_u8(MSGPACK_ENVELOPE_VERSION);
+        out.put_u64_le(payload.len() as u64);
+        out.put_u64_le(xxhash_rust::xxh3::xxh3_64(payload));
+        out.freeze()
+    }
+}
+
+#[async_trait]
+impl Codec<Bytes> for BytesCodec {
+    fn format(&self) -> &str {
+        "bytes"
+    }
+
+    fn extension(&self) -> &str {
+        ""
+    }
+
+    fn encode(&self, value: &Bytes) -> Result<Bytes> {
+        Ok(msgpack_envelope(value))
+    }
+
+    fn decode(&self, bytes: Bytes) -> Result<Bytes> {
+        msgpack_payload(&bytes)
+    }
+
+    fn streams(&self) -> bool {
+        true
+    }
+
+    fn streams_on_read(&self) -> bool {
+        false
+    }
+
+    fn encode_stream(&self, value: Bytes) -> Result<ByteStream> {
+        let header = Self::header(&value);
+        Ok(futures::stream::iter([Ok(header), Ok(value)]).boxed())
+    }
+
+    async fn decode_stream(&self, mut stream: ByteStream) -> Result<Bytes> {
+        let mut chunks = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            chunks.push(chunk?);
+        }
+        let whole = if chunks.len() == 1 {
+            chunks.pop().unwrap_or_default()
+        } else {
+            let mut buf = BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
+            for c in chunks {
+                buf.extend_from_slice(&c);
+            }
+            buf.freeze()
+        };
+        self.decode(whole)
+    }
+
+    fn describe(&self, value: &Bytes) -> Vec<(String, MetadataValue)> {
+        vec![("payload_bytes".to_owned(), MetadataValue::from(value.len()))]
     }
 }
 

@@ -29,7 +29,7 @@ pub mod retry;
 pub mod storage;
 
 pub use blocking::BlockingIoManager;
-pub use codec::{Codec, MessagePackCodec};
+pub use codec::{BytesCodec, Codec, MessagePackCodec};
 pub use context::{
     EPHEMERAL_RUN_ID, InputContext, InputContextBuilder, Metadata, OutputContext,
     OutputContextBuilder, PartitionSelection,

@@ -437,7 +437,7 @@ where
             )
         };
         tracing::debug!(%uri, "Loading file from: {uri} using {}...", self.codec.format());
-        let loaded = if self.codec.streams() {
+        let loaded = if self.codec.streams_on_read() {
             match self.storage.get_stream(&target.path).await {
                 Ok(stream) => self.codec.decode_stream(stream).await,
                 Err(e) => Err(e),

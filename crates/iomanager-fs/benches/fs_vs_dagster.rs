@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use criterion::{BatchSize, Criterion, Throughput};
 use futures::StreamExt;
 use iomanager_core::{
-    InputContext, IoManager, MessagePackCodec, OutputContext, PartitionKey, PartitionMap,
-    PartitionsDefinition,
+    BytesCodec, InputContext, IoManager, MessagePackCodec, OutputContext, PartitionKey,
+    PartitionMap, PartitionsDefinition,
 };
 use iomanager_fs::{FsIoManager, FsStorage};
 use iomanager_memory::MemoryIoManager;
@@ -379,16 +379,17 @@ async fn comparison(report: &mut Report) {
         );
     }
 
-    // A 100 MB byte buffer.
+    // A 100 MB byte buffer: raw bytes (`BytesCodec`, no copy on either side), and the same
+    // buffer through MessagePack (`serde_bytes::ByteBuf`) for comparison.
     {
         let size = if q { 10_000_000 } else { 100_000_000 };
-        let buffer = serde_bytes::ByteBuf::from(vec![7u8; size]);
+        let buffer = bytes::Bytes::from(vec![7u8; size]);
         let out = asset_out("buffer");
         let input = asset_in(&out);
         for (name, durable) in [("fs_nondurable", false), ("fs_durable", true)] {
             let (mut secs, mut rss) = (Vec::new(), 0);
             for _ in 0..RUNS {
-                let m = fs_manager(&root.join("buffer"), durable);
+                let m = fs_manager(&root.join("buffer"), durable).with_codec(BytesCodec);
                 let v = buffer.clone();
                 let r0 = Rss::start();
                 let t = Instant::now();
@@ -406,9 +407,50 @@ async fn comparison(report: &mut Report) {
                 },
             );
         }
-        let m = fs_manager(&root.join("buffer"), false);
+        let m = fs_manager(&root.join("buffer"), false).with_codec(BytesCodec);
         m.handle_output(&out, buffer.clone()).await.expect("store");
+        let (mut secs, mut rss) = (Vec::new(), 0);
+        for _ in 0..RUNS {
+            let r0 = Rss::start();
+            let t = Instant::now();
+            let v: bytes::Bytes = m.load_input(&input).await.expect("load");
+            secs.push(t.elapsed().as_secs_f64());
+            rss = rss.max(Rss::extra_since(r0).unwrap_or(0));
+            assert_eq!(v.len(), size);
+        }
+        report.add(
+            "buffer_100mb/fs/load",
+            Case {
+                seconds: median(secs),
+                count: 1,
+                bytes: Some(size as u64),
+                rss: Some(rss),
+            },
+        );
+
+        let as_msgpack = serde_bytes::ByteBuf::from(buffer.to_vec());
         drop(buffer);
+        let (mut secs, mut rss) = (Vec::new(), 0);
+        for _ in 0..RUNS {
+            let m = fs_manager(&root.join("buffer"), false);
+            let v = as_msgpack.clone();
+            let r0 = Rss::start();
+            let t = Instant::now();
+            m.handle_output(&out, v).await.expect("store");
+            secs.push(t.elapsed().as_secs_f64());
+            rss = rss.max(Rss::extra_since(r0).unwrap_or(0));
+        }
+        report.add(
+            "buffer_100mb_msgpack/fs_nondurable/store",
+            Case {
+                seconds: median(secs),
+                count: 1,
+                bytes: Some(size as u64),
+                rss: Some(rss),
+            },
+        );
+        let m = fs_manager(&root.join("buffer"), false);
+        m.handle_output(&out, as_msgpack).await.expect("store");
         let (mut secs, mut rss) = (Vec::new(), 0);
         for _ in 0..RUNS {
             let r0 = Rss::start();
@@ -419,7 +461,7 @@ async fn comparison(report: &mut Report) {
             assert_eq!(v.len(), size);
         }
         report.add(
-            "buffer_100mb/fs/load",
+            "buffer_100mb_msgpack/fs/load",
             Case {
                 seconds: median(secs),
                 count: 1,

@@ -53,7 +53,6 @@ use iomanager_core::{
     ObjectMeta, ObjectPath, OutputContext, OutputReceipt, PartitionMap, PathLayout, PutMode,
     PutOptions, PutResult, Result, Storage, StorageIoManager,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Names of temporary files start with this; they are never data.
 pub const TMP_PREFIX: &str = ".iomanager-tmp-";
@@ -586,27 +585,33 @@ impl Storage for FsStorage {
         }
         let tmp = temp_path(&dir);
         let mut guard = TempGuard(Some(tmp.clone()));
-        let mut file = tokio::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .await
-            .map_err(|e| map_io(Op::Write, &uri, e))?;
+        // Each chunk is written by a blocking task that owns the file for that chunk: no copy
+        // of the chunk, and no more than one chunk in memory beyond what the producer holds.
+        let mut file = {
+            let (tmp, uri) = (tmp.clone(), uri.clone());
+            self.run_blocking(move || {
+                File::create_new(&tmp).map_err(|e| map_io(Op::Write, &uri, e))
+            })
+            .await?
+        };
         let mut written = 0u64;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk?;
-            file.write_all(&chunk)
-                .await
-                .map_err(|e| map_io(Op::Write, &uri, e))?;
             written += chunk.len() as u64;
+            let uri = uri.clone();
+            file = self
+                .run_blocking(move || {
+                    file.write_all(&chunk)
+                        .map_err(|e| map_io(Op::Write, &uri, e))?;
+                    Ok(file)
+                })
+                .await?;
         }
-        file.flush().await.map_err(|e| map_io(Op::Write, &uri, e))?;
         if self.inner.durable {
-            file.sync_all()
-                .await
-                .map_err(|e| map_io(Op::Write, &uri, e))?;
+            let uri = uri.clone();
+            self.run_blocking(move || file.sync_all().map_err(|e| map_io(Op::Write, &uri, e)))
+                .await?;
         }
-        drop(file);
         let mode = opts.mode.clone();
         let durable = self.inner.durable;
         let version = {
@@ -685,34 +690,44 @@ impl Storage for FsStorage {
     async fn get_stream(&self, path: &ObjectPath) -> Result<ByteStream> {
         let target = self.local_path(path);
         let uri = self.uri(path);
-        let file = tokio::fs::File::open(&target)
-            .await
-            .map_err(|e| map_io(Op::Read, &uri, e))?;
-        let meta = file
-            .metadata()
-            .await
-            .map_err(|e| map_io(Op::Read, &uri, e))?;
-        if !meta.is_file() {
-            return Err(Error::not_found(uri));
-        }
-        let stream = futures::stream::try_unfold((file, uri), |(mut file, uri)| async move {
-            let mut buf = BytesMut::zeroed(READ_CHUNK);
-            let mut filled = 0;
-            while filled < READ_CHUNK {
-                let n = file
-                    .read(&mut buf[filled..])
-                    .await
-                    .map_err(|e| map_io(Op::Read, &uri, e))?;
-                if n == 0 {
-                    break;
+        let file = {
+            let uri = uri.clone();
+            self.run_short(move || {
+                let file = File::open(&target).map_err(|e| map_io(Op::Read, &uri, e))?;
+                let meta = file.metadata().map_err(|e| map_io(Op::Read, &uri, e))?;
+                if meta.is_file() {
+                    Ok(file)
+                } else {
+                    Err(Error::not_found(&uri))
                 }
-                filled += n;
-            }
-            if filled == 0 {
+            })
+            .await?
+        };
+        // Each chunk is read by a blocking task that owns the file for that read.
+        let stream = futures::stream::try_unfold(Some((file, uri)), |state| async move {
+            let Some((mut file, uri)) = state else {
                 return Ok(None);
+            };
+            let task = tokio::task::spawn_blocking(move || {
+                let mut buf = BytesMut::zeroed(READ_CHUNK);
+                let mut filled = 0;
+                while filled < READ_CHUNK {
+                    match file.read(&mut buf[filled..]) {
+                        Ok(0) => break,
+                        Ok(n) => filled += n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(map_io(Op::Read, &uri, e)),
+                    }
+                }
+                buf.truncate(filled);
+                Ok((buf.freeze(), file, uri))
+            });
+            let (chunk, file, uri) = task.await.map_err(join_error)??;
+            if chunk.is_empty() {
+                Ok(None)
+            } else {
+                Ok(Some((chunk, Some((file, uri)))))
             }
-            buf.truncate(filled);
-            Ok(Some((buf.freeze(), (file, uri))))
         });
         Ok(stream.boxed())
     }

@@ -32,7 +32,10 @@ fn each_skipped_partition_is_named_in_a_warning() {
         .with_ansi(false)
         .finish();
     tracing::subscriber::with_default(subscriber, || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async {
             let m = StorageIoManager::new(MemoryStorage::shared(), MessagePackCodec::new());
             let def = PartitionsDefinition::daily("2024-01-01").unwrap();
