@@ -1,0 +1,618 @@
+//! [`S3Storage`]: bytes in a bucket.
+
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::retry::RetryConfig;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
+use aws_sdk_s3::config::{
+    BehaviorVersion, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+};
+use aws_sdk_s3::primitives::ByteStream as SdkStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use futures::stream::FuturesOrdered;
+use iomanager_core::storage::check_put_mode;
+use iomanager_core::{
+    ByteStream, Capabilities, Error, ErrorKind, ObjectMeta, ObjectPath, PutMode, PutOptions,
+    PutResult, Result, Storage,
+};
+
+use crate::config::{S3Config, S3Credentials};
+use crate::error::{Call, map_sdk_error, source_chain};
+
+struct Inner {
+    client: Client,
+    config: S3Config,
+    endpoint: String,
+}
+
+/// Bytes in an S3 bucket, on `aws-sdk-s3`. Cheap to clone.
+///
+/// Paths map to keys as they are (`a/b` → `s3://bucket/a/b`); the manager adds the prefix.
+/// Capabilities: create-only (`If-None-Match: *`) and if-version (`If-Match: <ETag>`) when
+/// [`S3Config::conditional_writes`] is on; version tokens are ETags.
+#[derive(Clone)]
+pub struct S3Storage {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for S3Storage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("S3Storage")
+            .field("bucket", &self.inner.config.bucket)
+            .field("endpoint", &self.inner.endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl S3Storage {
+    /// Builds the client and checks the connection once — a list of at most one key under the
+    /// prefix, as Dagster does — failing with an error that names the bucket, the endpoint and
+    /// the cause: unreachable endpoint, rejected credentials, or missing bucket.
+    pub async fn connect(config: S3Config) -> Result<Self> {
+        let storage = Self::new(config).await?;
+        storage.check().await?;
+        Ok(storage)
+    }
+
+    /// Builds the client without checking the connection.
+    pub async fn new(config: S3Config) -> Result<Self> {
+        config.validate()?;
+        let endpoint = config.endpoint_for_messages();
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
+        let mut b = aws_sdk_s3::config::Builder::new()
+            .behavior_version(BehaviorVersion::latest())
+            .http_client(http)
+            .region(Region::new(
+                config.region.clone().unwrap_or_else(|| "us-east-1".into()),
+            ))
+            .force_path_style(config.path_style)
+            // iomanager retries (counting them into receipts); the SDK's own retries are off.
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
+                    .operation_attempt_timeout(Duration::from_millis(config.attempt_timeout_ms))
+                    .build(),
+            );
+        if let Some(url) = &config.endpoint_url {
+            // Third-party stores reject the SDK's default request checksums; send them only
+            // when an operation requires them.
+            b = b
+                .endpoint_url(url)
+                .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+                .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
+        }
+        b = match &config.credentials {
+            S3Credentials::Static {
+                access_key_id,
+                secret_access_key,
+                session_token,
+            } => b.credentials_provider(aws_credential_types::Credentials::new(
+                access_key_id,
+                secret_access_key.expose(),
+                session_token.as_ref().map(|t| t.expose().to_owned()),
+                None,
+                "iomanager-static",
+            )),
+            S3Credentials::Anonymous => b.allow_no_auth(),
+            S3Credentials::DefaultChain => default_chain(b).await?,
+        };
+        let client = Client::from_conf(b.build());
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client,
+                config,
+                endpoint,
+            }),
+        })
+    }
+
+    /// The configuration (secrets stay hidden in its `Debug`).
+    pub fn config(&self) -> &S3Config {
+        &self.inner.config
+    }
+
+    /// The bucket.
+    pub fn bucket(&self) -> &str {
+        &self.inner.config.bucket
+    }
+
+    /// The SDK client, for what this crate does not wrap.
+    pub fn client(&self) -> &Client {
+        &self.inner.client
+    }
+
+    fn key(path: &ObjectPath) -> &str {
+        path.as_str()
+    }
+
+    fn err<E>(&self, e: aws_sdk_s3::error::SdkError<E>, path: &ObjectPath, call: Call) -> Error
+    where
+        E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        map_sdk_error(e, &self.uri(path), &self.inner.endpoint, call)
+    }
+
+    async fn check(&self) -> Result<()> {
+        let c = &self.inner.config;
+        let res = self
+            .inner
+            .client
+            .list_objects_v2()
+            .bucket(&c.bucket)
+            .prefix(&c.prefix)
+            .max_keys(1)
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let base = self.err(e, &ObjectPath::root(), Call::Other);
+                let what = match base.kind() {
+                    ErrorKind::Transient => "the endpoint is unreachable",
+                    ErrorKind::PermissionDenied => "the credentials were rejected",
+                    ErrorKind::NotFound => "the bucket does not exist",
+                    _ if base.to_string().contains("bucket does not exist") => {
+                        "the bucket does not exist"
+                    }
+                    _ => "the connection check failed",
+                };
+                Err(Error::config(format!(
+                    "cannot use S3 bucket `{}` at {}: {what}: {base}",
+                    c.bucket, self.inner.endpoint
+                )))
+            }
+        }
+    }
+
+    async fn put_single(
+        &self,
+        path: &ObjectPath,
+        body: Bytes,
+        mode: &PutMode,
+    ) -> Result<PutResult> {
+        let len = body.len() as u64;
+        let mut req = self
+            .inner
+            .client
+            .put_object()
+            .bucket(self.bucket())
+            .key(Self::key(path))
+            .content_length(len as i64)
+            .body(SdkStream::from(body));
+        req = match mode {
+            PutMode::Overwrite => req,
+            PutMode::CreateOnly => req.if_none_match("*"),
+            PutMode::IfVersion(etag) => req.if_match(etag),
+        };
+        let call = if matches!(mode, PutMode::Overwrite) {
+            Call::Other
+        } else {
+            Call::ConditionalWrite
+        };
+        let out = req.send().await.map_err(|e| self.err(e, path, call))?;
+        Ok(PutResult {
+            version: out.e_tag().map(str::to_owned),
+            bytes: len,
+            retries: 0,
+        })
+    }
+
+    /// Uploads `first` (already `part_size` or more) and the rest of `stream` as a multipart
+    /// upload with at most `upload_concurrency` parts in flight; aborts the upload on any error.
+    async fn put_multipart(
+        &self,
+        path: &ObjectPath,
+        first: BytesMut,
+        stream: ByteStream,
+        mode: &PutMode,
+    ) -> Result<PutResult> {
+        let c = &self.inner.config;
+        let created = self
+            .inner
+            .client
+            .create_multipart_upload()
+            .bucket(&c.bucket)
+            .key(Self::key(path))
+            .send()
+            .await
+            .map_err(|e| self.err(e, path, Call::Other))?;
+        let Some(upload_id) = created.upload_id().map(str::to_owned) else {
+            return Err(Error::backend(
+                self.uri(path),
+                "the store returned no multipart upload id",
+                None,
+            ));
+        };
+        match self
+            .upload_parts(path, &upload_id, first, stream, mode)
+            .await
+        {
+            Ok(res) => Ok(res),
+            Err(e) => {
+                let abort = self
+                    .inner
+                    .client
+                    .abort_multipart_upload()
+                    .bucket(&c.bucket)
+                    .key(Self::key(path))
+                    .upload_id(&upload_id)
+                    .send()
+                    .await;
+                if let Err(abort_err) = abort {
+                    tracing::warn!(
+                        uri = %self.uri(path),
+                        upload_id,
+                        error = %source_chain(&abort_err),
+                        "could not abort a failed multipart upload; `iomanager gc` removes it"
+                    );
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn upload_parts(
+        &self,
+        path: &ObjectPath,
+        upload_id: &str,
+        mut buf: BytesMut,
+        mut stream: ByteStream,
+        mode: &PutMode,
+    ) -> Result<PutResult> {
+        let c = &self.inner.config;
+        let part_size = c.part_size as usize;
+        let mut in_flight = FuturesOrdered::new();
+        let mut parts: Vec<CompletedPart> = Vec::new();
+        let mut number = 0i32;
+        let mut total = 0u64;
+        let mut done = false;
+        loop {
+            // Fill the buffer to a part, or to the end of the stream.
+            while !done && buf.len() < part_size {
+                match stream.next().await {
+                    Some(chunk) => buf.extend_from_slice(&chunk?),
+                    None => done = true,
+                }
+            }
+            if !buf.is_empty() {
+                let body = if buf.len() > part_size {
+                    buf.split_to(part_size)
+                } else {
+                    buf.split()
+                };
+                number += 1;
+                total += body.len() as u64;
+                in_flight.push_back(self.upload_part(path, upload_id, number, body.freeze()));
+            }
+            // Keep at most `upload_concurrency` parts in flight.
+            while in_flight.len() >= c.upload_concurrency
+                || (done && buf.is_empty() && !in_flight.is_empty())
+            {
+                if let Some(part) = in_flight.next().await {
+                    parts.push(part?);
+                }
+            }
+            if done && buf.is_empty() {
+                break;
+            }
+        }
+        let mut req = self
+            .inner
+            .client
+            .complete_multipart_upload()
+            .bucket(&c.bucket)
+            .key(Self::key(path))
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            );
+        req = match mode {
+            PutMode::Overwrite => req,
+            PutMode::CreateOnly => req.if_none_match("*"),
+            PutMode::IfVersion(etag) => req.if_match(etag),
+        };
+        let call = if matches!(mode, PutMode::Overwrite) {
+            Call::Other
+        } else {
+            Call::ConditionalWrite
+        };
+        let out = req.send().await.map_err(|e| self.err(e, path, call))?;
+        Ok(PutResult {
+            version: out.e_tag().map(str::to_owned),
+            bytes: total,
+            retries: 0,
+        })
+    }
+
+    async fn upload_part(
+        &self,
+        path: &ObjectPath,
+        upload_id: &str,
+        number: i32,
+        body: Bytes,
+    ) -> Result<CompletedPart> {
+        let len = body.len() as i64;
+        let out = self
+            .inner
+            .client
+            .upload_part()
+            .bucket(self.bucket())
+            .key(Self::key(path))
+            .upload_id(upload_id)
+            .part_number(number)
+            .content_length(len)
+            .body(SdkStream::from(body))
+            .send()
+            .await
+            .map_err(|e| self.err(e, path, Call::Other))?;
+        Ok(CompletedPart::builder()
+            .set_e_tag(out.e_tag().map(str::to_owned))
+            .part_number(number)
+            .build())
+    }
+
+    fn stream_body(&self, path: &ObjectPath, body: SdkStream) -> ByteStream {
+        let uri = self.uri(path);
+        let endpoint = self.inner.endpoint.clone();
+        futures::stream::try_unfold(body, move |mut body| {
+            let (uri, endpoint) = (uri.clone(), endpoint.clone());
+            async move {
+                match body.try_next().await {
+                    Ok(Some(chunk)) => Ok(Some((chunk, body))),
+                    Ok(None) => Ok(None),
+                    Err(e) => Err(Error::transient(
+                        uri,
+                        format!(
+                            "the download from {endpoint} broke off: {}",
+                            source_chain(&e)
+                        ),
+                        Some(Box::new(e)),
+                    )),
+                }
+            }
+        })
+        .boxed()
+    }
+}
+
+#[cfg(feature = "default-credentials")]
+async fn default_chain(b: aws_sdk_s3::config::Builder) -> Result<aws_sdk_s3::config::Builder> {
+    let loaded = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    match loaded.credentials_provider() {
+        Some(p) => Ok(b.credentials_provider(p)),
+        None => Err(Error::config(
+            "S3: the default credential chain found no credentials provider",
+        )),
+    }
+}
+
+#[cfg(not(feature = "default-credentials"))]
+async fn default_chain(_: aws_sdk_s3::config::Builder) -> Result<aws_sdk_s3::config::Builder> {
+    Err(Error::config(
+        "S3: credentials = default_chain needs the iomanager-s3 feature `default-credentials`; \
+         or set static credentials (S3Config::static_credentials, or AWS_ACCESS_KEY_ID and \
+         AWS_SECRET_ACCESS_KEY with S3Config::from_env)",
+    ))
+}
+
+#[async_trait]
+impl Storage for S3Storage {
+    fn name(&self) -> &str {
+        "s3"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        let on = self.inner.config.conditional_writes;
+        Capabilities {
+            create_only: on,
+            if_version: on,
+        }
+    }
+
+    fn uri(&self, path: &ObjectPath) -> String {
+        if path.is_root() {
+            format!("s3://{}", self.bucket())
+        } else {
+            format!("s3://{}/{}", self.bucket(), path)
+        }
+    }
+
+    async fn put(&self, path: &ObjectPath, bytes: Bytes, opts: &PutOptions) -> Result<PutResult> {
+        check_put_mode(self.name(), self.capabilities(), &opts.mode)?;
+        if path.is_root() {
+            return Err(Error::invalid_key(
+                "",
+                "cannot store an object at the bucket root",
+            ));
+        }
+        if bytes.len() as u64 > self.inner.config.multipart_threshold {
+            let chunk: ByteStream = futures::stream::once(async move { Ok(bytes) }).boxed();
+            return self.put_stream(path, chunk, opts).await;
+        }
+        self.put_single(path, bytes, &opts.mode).await
+    }
+
+    async fn put_stream(
+        &self,
+        path: &ObjectPath,
+        mut stream: ByteStream,
+        opts: &PutOptions,
+    ) -> Result<PutResult> {
+        check_put_mode(self.name(), self.capabilities(), &opts.mode)?;
+        if path.is_root() {
+            return Err(Error::invalid_key(
+                "",
+                "cannot store an object at the bucket root",
+            ));
+        }
+        // Buffer up to the threshold: a small object is one PUT, a large one goes multipart.
+        let threshold = self.inner.config.multipart_threshold as usize;
+        let mut buf = BytesMut::new();
+        while buf.len() <= threshold {
+            match stream.next().await {
+                Some(chunk) => buf.extend_from_slice(&chunk?),
+                None => return self.put_single(path, buf.freeze(), &opts.mode).await,
+            }
+        }
+        self.put_multipart(path, buf, stream, &opts.mode).await
+    }
+
+    async fn get(&self, path: &ObjectPath) -> Result<Bytes> {
+        let out = self
+            .inner
+            .client
+            .get_object()
+            .bucket(self.bucket())
+            .key(Self::key(path))
+            .send()
+            .await
+            .map_err(|e| self.err(e, path, Call::Other))?;
+        let mut stream = self.stream_body(path, out.body);
+        let mut buf = BytesMut::with_capacity(out.content_length.unwrap_or(0).max(0) as usize);
+        while let Some(chunk) = stream.next().await {
+            buf.extend_from_slice(&chunk?);
+        }
+        Ok(buf.freeze())
+    }
+
+    async fn get_range(&self, path: &ObjectPath, range: Range<u64>) -> Result<Bytes> {
+        if range.end <= range.start {
+            self.head(path).await?;
+            return Ok(Bytes::new());
+        }
+        let res = self
+            .inner
+            .client
+            .get_object()
+            .bucket(self.bucket())
+            .key(Self::key(path))
+            .range(format!("bytes={}-{}", range.start, range.end - 1))
+            .send()
+            .await;
+        let out = match res {
+            Ok(out) => out,
+            Err(e) => {
+                // A range past the end is "416 InvalidRange": an empty read, as on every storage.
+                let invalid_range = e.raw_response().is_some_and(|r| r.status().as_u16() == 416);
+                if invalid_range {
+                    return Ok(Bytes::new());
+                }
+                return Err(self.err(e, path, Call::Other));
+            }
+        };
+        let mut stream = self.stream_body(path, out.body);
+        let mut buf = BytesMut::new();
+        while let Some(chunk) = stream.next().await {
+            buf.extend_from_slice(&chunk?);
+        }
+        Ok(buf.freeze())
+    }
+
+    async fn get_stream(&self, path: &ObjectPath) -> Result<ByteStream> {
+        let out = self
+            .inner
+            .client
+            .get_object()
+            .bucket(self.bucket())
+            .key(Self::key(path))
+            .send()
+            .await
+            .map_err(|e| self.err(e, path, Call::Other))?;
+        Ok(self.stream_body(path, out.body))
+    }
+
+    async fn head(&self, path: &ObjectPath) -> Result<ObjectMeta> {
+        let out = self
+            .inner
+            .client
+            .head_object()
+            .bucket(self.bucket())
+            .key(Self::key(path))
+            .send()
+            .await
+            .map_err(|e| self.err(e, path, Call::Other))?;
+        Ok(ObjectMeta {
+            path: path.clone(),
+            size: out.content_length().unwrap_or(0).max(0) as u64,
+            modified: out.last_modified().and_then(to_chrono),
+            version: out.e_tag().map(str::to_owned),
+        })
+    }
+
+    async fn delete(&self, path: &ObjectPath) -> Result<()> {
+        self.inner
+            .client
+            .delete_object()
+            .bucket(self.bucket())
+            .key(Self::key(path))
+            .send()
+            .await
+            .map_err(|e| self.err(e, path, Call::Other))?;
+        Ok(())
+    }
+
+    async fn list(&self, prefix: &ObjectPath, limit: Option<usize>) -> Result<Vec<ObjectMeta>> {
+        let key_prefix = if prefix.is_root() {
+            String::new()
+        } else {
+            format!("{prefix}/")
+        };
+        let limit = limit.unwrap_or(usize::MAX);
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page_size = (limit - out.len()).min(1000) as i32;
+            let page = self
+                .inner
+                .client
+                .list_objects_v2()
+                .bucket(self.bucket())
+                .prefix(&key_prefix)
+                .max_keys(page_size.max(1))
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| self.err(e, prefix, Call::Other))?;
+            for obj in page.contents() {
+                let Some(key) = obj.key() else { continue };
+                let Ok(path) = ObjectPath::parse(key) else {
+                    tracing::debug!(key, "skipping a key that is not an iomanager path");
+                    continue;
+                };
+                out.push(ObjectMeta {
+                    path,
+                    size: obj.size().unwrap_or(0).max(0) as u64,
+                    modified: obj.last_modified().and_then(to_chrono),
+                    version: obj.e_tag().map(str::to_owned),
+                });
+                if out.len() >= limit {
+                    break;
+                }
+            }
+            token = page.next_continuation_token().map(str::to_owned);
+            if token.is_none() || out.len() >= limit {
+                break;
+            }
+        }
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(out)
+    }
+}
+
+fn to_chrono(t: &aws_sdk_s3::primitives::DateTime) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+}
