@@ -17,21 +17,28 @@ Cases (counts in parentheses are the ``--quick`` ones):
 * ``small_values_with_context/fs/{store,load}``: 200 (50) small dicts; the timed loop also builds
   each context with the builders' default behaviour (see "Contexts" below).
 * ``large_records/fs/{store,load}``: one value, a list of 1,000,000 (100,000) 5-field dicts.
-* ``buffer_100mb/fs/{store,load}``: one 100 MB (10 MB) ``bytes`` value.
+* ``buffer_100mb/fs/{store,load}``: one ``bytes`` value of 100,000,000 (10,000,000) bytes.
 * ``partitions_1000/fs/{store,load}``: 1,000 (100) daily partitions of asset ``parts`` from
   2020-01-01, each a small dict, stored one ``handle_output`` per partition and loaded back with
   ONE input context spanning the whole key range (a ``{partition_key: value}`` dict).
 
 Each case runs 3 times (once with ``--quick``), each time into a fresh directory with fresh
-contexts, and reports the median wall time of the I/O calls alone (``time.perf_counter`` around
-the loop of ``handle_output`` / ``load_input`` calls). Before each timed region the script
-collects garbage and freezes the live heap (``gc.freeze``), so the collector does not keep
-rescanning the prebuilt contexts and input values during the calls. Every loaded value is
-compared with the stored one outside the timed region. For the single-value cases the peak RSS increase during the call is
-measured from ``/proc/self/status`` (Linux only): the peak is reset by writing ``5`` to
-``/proc/self/clear_refs``, ``VmRSS`` is read before the call and ``VmHWM`` after it; the largest
-increase over the repetitions is reported (later repetitions can reuse memory the allocator
-kept from earlier ones, so the first is usually the largest).
+contexts, and reports the median wall time of the I/O calls alone (``time.perf_counter``
+around the loop of ``handle_output`` / ``load_input`` calls). Every loaded value is compared
+with the stored one outside the timed region.
+
+Before each timed region the script flushes earlier writes (``os.sync``), collects garbage and
+freezes the live heap (``gc.freeze``), so neither writeback of earlier repetitions nor the
+collector rescanning the prebuilt contexts and input values lands in the timed calls. The
+directories of the many-file cases are only deleted at the very end: on ext4, creating files
+within minutes of deleting many is much slower, as the inode allocator scans past recently
+deleted inodes (10,000 small stores measured anywhere from 0.6 s to 7 s on a 2-CPU VM).
+
+For the single-value cases the peak RSS increase during the call is measured from
+``/proc/self/status`` (Linux only): the peak is reset by writing ``5`` to
+``/proc/self/clear_refs``, ``VmRSS`` is read before the call and ``VmHWM`` after it; the
+largest increase over the repetitions is reported (later repetitions can reuse memory the
+allocator kept from earlier ones, so the first is usually the largest).
 
 Contexts
     In Dagster 1.13, every ``OutputContext`` / ``InputContext`` made by ``build_output_context``
@@ -59,16 +66,17 @@ Data (the Rust bench generates the same shapes)::
                     "note": f"note for value {i:05d}"}
     large record i: {"id": i, "name": f"rec-{i:08d}", "value": i * 0.5, "flag": i % 3 == 0,
                      "ts": 1_600_000_000 + i}
-    buffer: os.urandom(100 * 1024 * 1024)
+    buffer: os.urandom(100_000_000)
 
 The JSON written to ``--out``::
 
     {"dagster_version": str, "python": str, "quick": bool, "repeats": int, "debug_logs": bool,
      "results": {"<case>": {"seconds": float, "count": int, "bytes": int | null,
-                            "peak_rss_extra_bytes": int | null}}}
+                            "peak_rss_extra_bytes": int | null, "runs_seconds": [float]}}}
 
-``count`` is the number of values (records for ``large_records``, 1 for the buffer) and
-``bytes`` the size of the stored files (null for the in-memory manager).
+``seconds`` is the median of ``runs_seconds`` (one entry per repetition), ``count`` the number
+of values (records for ``large_records``, 1 for the buffer) and ``bytes`` the size of the
+stored files (null for the in-memory manager).
 """
 
 from __future__ import annotations
@@ -106,7 +114,7 @@ CATEGORIES = ["books", "garden", "kitchen", "toys", "tools"]
 """Values of the ``category`` field of the small values."""
 
 MB = 1024 * 1024
-"""Bytes in a mebibyte (the "MB" of the case names and of the report)."""
+"""Bytes in the "MB" of the printed rates and sizes (a mebibyte, as in the xtask report)."""
 
 
 @dataclass
@@ -126,7 +134,7 @@ FULL = Sizes(
     small_values=10_000,
     with_context=200,
     large_records=1_000_000,
-    buffer_bytes=100 * MB,
+    buffer_bytes=100_000_000,
     partitions=1_000,
 )
 QUICK = Sizes(
@@ -134,7 +142,7 @@ QUICK = Sizes(
     small_values=1_000,
     with_context=50,
     large_records=100_000,
-    buffer_bytes=10 * MB,
+    buffer_bytes=10_000_000,
     partitions=100,
 )
 
@@ -147,6 +155,7 @@ class CaseResult:
     count: int
     bytes: int | None = None
     peak_rss_extra_bytes: int | None = None
+    runs_seconds: list[float] | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -214,12 +223,16 @@ def reset_peak_rss() -> bool:
 
 @contextlib.contextmanager
 def frozen_heap() -> Iterator[None]:
-    """Collects garbage, then keeps the collector off every object alive so far.
+    """Settles the machine before a timed region and keeps the collector off the live heap.
 
-    ``gc.freeze`` moves the live objects to the permanent generation, so collections during a
-    timed region do not rescan what the harness prepared (up to 20,000 contexts, the input
-    values); objects the timed calls create are collected as usual.
+    ``os.sync`` first flushes what earlier repetitions wrote or deleted, so that writeback does
+    not land in the timed region. Then ``gc.freeze`` moves the live objects to the permanent
+    generation, so collections during the timed region do not rescan what the harness prepared
+    (up to 20,000 contexts, the input values); objects the timed calls create are collected as
+    usual.
     """
+    if hasattr(os, "sync"):
+        os.sync()
     gc.collect()
     gc.freeze()
     try:
@@ -228,13 +241,13 @@ def frozen_heap() -> Iterator[None]:
         gc.unfreeze()
 
 
-def measure_call(call: Callable[[], Any]) -> tuple[float, int | None, Any]:
-    """Runs ``call`` once: (seconds, peak RSS increase in bytes or None, its result)."""
+def measure_call(call: Callable[..., Any], *args: Any) -> tuple[float, int | None, Any]:
+    """Runs ``call(*args)`` once: (seconds, peak RSS increase in bytes or None, its result)."""
     with frozen_heap():
         can_reset = reset_peak_rss()
         before = status_kb("VmRSS")
         start = time.perf_counter()
-        result = call()
+        result = call(*args)
         seconds = time.perf_counter() - start
         peak = status_kb("VmHWM")
     extra = None
@@ -243,12 +256,41 @@ def measure_call(call: Callable[[], Any]) -> tuple[float, int | None, Any]:
     return seconds, extra, result
 
 
-def timed_loop(loop: Callable[[], None]) -> float:
-    """Wall time of one call of ``loop`` (with a frozen heap, see ``frozen_heap``)."""
+def timed_loop(loop: Callable[..., None], *args: Any) -> float:
+    """Wall time of one call of ``loop(*args)`` (with a frozen heap, see ``frozen_heap``)."""
     with frozen_heap():
         start = time.perf_counter()
-        loop()
+        loop(*args)
         return time.perf_counter() - start
+
+
+def store_all(io_manager: Any, contexts: list[Any], values: list[Any]) -> None:
+    """The timed store loop: one ``handle_output`` per context."""
+    for context, value in zip(contexts, values, strict=True):
+        io_manager.handle_output(context, value)
+
+
+def load_all(io_manager: Any, contexts: list[Any], loaded: list[Any]) -> None:
+    """The timed load loop: one ``load_input`` per context, results into ``loaded``."""
+    for index, context in enumerate(contexts):
+        loaded[index] = io_manager.load_input(context)
+
+
+def store_building_contexts(io_manager: Any, values: list[Any]) -> None:
+    """Store loop that also builds each output context the default way (fresh instance)."""
+    for i, value in enumerate(values):
+        io_manager.handle_output(small_output_context(i, None), value)
+
+
+def load_building_contexts(io_manager: Any, loaded: list[Any]) -> None:
+    """Load loop that also builds each input context the default way (fresh instance).
+
+    The filesystem manager reads the asset path from the input's own asset key, so no
+    upstream output context is needed.
+    """
+    for i in range(len(loaded)):
+        context = build_input_context(name="value", asset_key=small_asset_key(i))
+        loaded[i] = io_manager.load_input(context)
 
 
 def release_in_order(*lists: list[Any]) -> None:
@@ -276,11 +318,6 @@ def tree_bytes(path: str) -> int:
         for name in files:
             total += os.path.getsize(os.path.join(directory, name))
     return total
-
-
-def median(values: list[float]) -> float:
-    """Median of a non-empty list."""
-    return statistics.median(values)
 
 
 def max_or_none(values: list[int | None]) -> int | None:
@@ -372,14 +409,29 @@ class Bench:
         self._scratch_counter = 0
 
     def scratch(self, name: str) -> str:
-        """A fresh, not yet existing directory under the base dir."""
+        """A fresh, not yet existing directory under the base dir (deleted with it at the end)."""
         self._scratch_counter += 1
         return os.path.join(self.base_dir, f"{self._scratch_counter:03d}-{name}")
 
-    def record(self, case: str, result: CaseResult) -> None:
-        """Stores and prints the result of ``case``."""
+    def record(
+        self,
+        case: str,
+        times: list[float],
+        count: int,
+        size: int | None = None,
+        peaks: list[int | None] | None = None,
+    ) -> None:
+        """Stores and prints the result of ``case`` from the times of its repetitions."""
+        result = CaseResult(
+            seconds=statistics.median(times),
+            count=count,
+            bytes=size,
+            peak_rss_extra_bytes=max_or_none(peaks or []),
+            runs_seconds=times,
+        )
         self.results[case] = result
-        print(f"  {case}: {result.seconds:.4f} s", file=sys.stderr, flush=True)
+        runs = ", ".join(f"{t:.4f}" for t in times)
+        print(f"  {case}: {result.seconds:.4f} s (runs: {runs})", file=sys.stderr, flush=True)
 
     def small_values(self) -> None:
         """``small_values/{fs,memory}/{store,load}``."""
@@ -403,26 +455,15 @@ class Bench:
                 else:
                     io_manager = InMemoryIOManager()
                 loaded: list[Any] = [None] * n
-
-                def store() -> None:
-                    for i in range(n):
-                        io_manager.handle_output(outputs[i], values[i])
-
-                def load() -> None:
-                    for i in range(n):
-                        loaded[i] = io_manager.load_input(inputs[i])
-
-                store_times.append(timed_loop(store))
+                store_times.append(timed_loop(store_all, io_manager, outputs, values))
                 if kind == "fs":
                     sizes.append(tree_bytes(directory))
-                load_times.append(timed_loop(load))
+                load_times.append(timed_loop(load_all, io_manager, inputs, loaded))
                 check(loaded == values, f"small_values/{kind}: loaded values differ")
                 release_in_order(inputs, outputs)
-                del io_manager, loaded
-                shutil.rmtree(directory, ignore_errors=True)
             size = sizes[0] if sizes else None
-            self.record(f"small_values/{kind}/store", CaseResult(median(store_times), n, size))
-            self.record(f"small_values/{kind}/load", CaseResult(median(load_times), n, size))
+            self.record(f"small_values/{kind}/store", store_times, n, size)
+            self.record(f"small_values/{kind}/load", load_times, n, size)
 
     def small_values_with_context(self) -> None:
         """``small_values_with_context/fs/{store,load}``: contexts built in the timed loop."""
@@ -434,27 +475,12 @@ class Bench:
             directory = self.scratch("with-context")
             io_manager = FilesystemIOManager(base_dir=directory).create_io_manager(None)
             loaded: list[Any] = [None] * n
-
-            def store() -> None:
-                for i in range(n):
-                    io_manager.handle_output(small_output_context(i, None), values[i])
-
-            def load() -> None:
-                for i in range(n):
-                    # The filesystem manager reads the asset path from the input's own asset
-                    # key, so no upstream output context is needed here.
-                    context = build_input_context(name="value", asset_key=small_asset_key(i))
-                    loaded[i] = io_manager.load_input(context)
-
-            store_times.append(timed_loop(store))
+            store_times.append(timed_loop(store_building_contexts, io_manager, values))
             size = tree_bytes(directory)
-            load_times.append(timed_loop(load))
+            load_times.append(timed_loop(load_building_contexts, io_manager, loaded))
             check(loaded == values, "small_values_with_context: loaded values differ")
-            shutil.rmtree(directory, ignore_errors=True)
-        self.record(
-            "small_values_with_context/fs/store", CaseResult(median(store_times), n, size)
-        )
-        self.record("small_values_with_context/fs/load", CaseResult(median(load_times), n, size))
+        self.record("small_values_with_context/fs/store", store_times, n, size)
+        self.record("small_values_with_context/fs/load", load_times, n, size)
 
     def single_value(self, case: str, value: Any, count: int) -> None:
         """``<case>/fs/{store,load}`` for one large value stored as asset ``<case>``."""
@@ -470,24 +496,22 @@ class Bench:
                 )
             directory = self.scratch(case)
             io_manager = FilesystemIOManager(base_dir=directory).create_io_manager(None)
-            seconds, extra, _ = measure_call(lambda: io_manager.handle_output(output, value))
+            seconds, extra, _ = measure_call(io_manager.handle_output, output, value)
             store_times.append(seconds)
             store_rss.append(extra)
             size = tree_bytes(os.path.join(directory, case))
-            seconds, extra, loaded = measure_call(lambda: io_manager.load_input(input_context))
+            seconds, extra, loaded = measure_call(io_manager.load_input, input_context)
             load_times.append(seconds)
             load_rss.append(extra)
             check(loaded == value, f"{case}: loaded value differs")
             del loaded
+            # Unlike the many-file cases, the one large file is deleted right away: deleting one
+            # inode does not slow down file creation, and the next repetition then writes into
+            # recycled page-cache memory instead of memory the (virtual) machine has to fault in
+            # for the first time, which is what a long-running process sees.
             shutil.rmtree(directory, ignore_errors=True)
-        self.record(
-            f"{case}/fs/store",
-            CaseResult(median(store_times), count, size, max_or_none(store_rss)),
-        )
-        self.record(
-            f"{case}/fs/load",
-            CaseResult(median(load_times), count, size, max_or_none(load_rss)),
-        )
+        self.record(f"{case}/fs/store", store_times, count, size, store_rss)
+        self.record(f"{case}/fs/load", load_times, count, size, load_rss)
 
     def large_records(self) -> None:
         """``large_records/fs/{store,load}``."""
@@ -505,6 +529,7 @@ class Bench:
         n = self.sizes.partitions
         keys = daily_keys(n)
         values = {key: small_value(i) for i, key in enumerate(keys)}
+        ordered_values = [values[key] for key in keys]
         partitions_def = DailyPartitionsDefinition(start_date="2020-01-01")
         store_times, load_times = [], []
         size = None
@@ -539,25 +564,17 @@ class Bench:
             directory = self.scratch("partitions")
             io_manager = FilesystemIOManager(base_dir=directory).create_io_manager(None)
             loaded: list[Any] = [None]
-
-            def store() -> None:
-                for i, key in enumerate(keys):
-                    io_manager.handle_output(outputs[i], values[key])
-
-            def load() -> None:
-                loaded[0] = io_manager.load_input(input_context)
-
-            store_times.append(timed_loop(store))
+            store_times.append(timed_loop(store_all, io_manager, outputs, ordered_values))
             size = tree_bytes(directory)
-            load_times.append(timed_loop(load))
+            # One load_input call for the whole key range.
+            load_times.append(timed_loop(load_all, io_manager, [input_context], loaded))
             check(
                 isinstance(loaded[0], dict) and len(loaded[0]) == n,
                 f"partitions: expected a dict of {n} partitions",
             )
             check(loaded[0] == values, "partitions: loaded values differ")
-            shutil.rmtree(directory, ignore_errors=True)
-        self.record("partitions_1000/fs/store", CaseResult(median(store_times), n, size))
-        self.record("partitions_1000/fs/load", CaseResult(median(load_times), n, size))
+        self.record("partitions_1000/fs/store", store_times, n, size)
+        self.record("partitions_1000/fs/load", load_times, n, size)
 
 
 # --------------------------------------------------------------------------------------------
@@ -574,8 +591,12 @@ def rate(case: str, result: CaseResult) -> str:
 
 
 def human_bytes(value: int | None) -> str:
-    """``value`` bytes as MB (or "-" when absent)."""
-    return "-" if value is None else f"{value / MB:,.1f} MB"
+    """``value`` bytes as MB, or kB below 1 MB ("-" when absent)."""
+    if value is None:
+        return "-"
+    if value < MB:
+        return f"{value / 1024:,.1f} kB"
+    return f"{value / MB:,.1f} MB"
 
 
 def print_table(results: dict[str, CaseResult]) -> None:

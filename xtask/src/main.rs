@@ -11,13 +11,16 @@
 //!
 //! Only the standard library is used, so building this tool costs next to nothing.
 
+mod services;
+
+use services::Services;
 use std::env;
 use std::ffi::{OsStr, OsString};
 use std::fmt::Write as _;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Usage text printed by `cargo xtask help` and after a usage error.
@@ -47,6 +50,7 @@ commands:
       target/iomanager-bench/report.md:
         venv     make target/dagster-venv (python3 -m venv) and pip install
                  benches/dagster/requirements.txt into it, unless `import dagster` works there
+        build    cargo bench --no-run -p iomanager-fs --bench fs_vs_dagster
         rust     cargo bench -p iomanager-fs --bench fs_vs_dagster [<cargo bench args>...]
                  (writes target/iomanager-bench/rust.json; IOMANAGER_BENCH_DIR names that
                  directory, IOMANAGER_BENCH_QUICK=1 with --quick)
@@ -54,7 +58,10 @@ commands:
         disk     dd 100 MiB from /dev/zero, without and with conv=fdatasync (disk.json)
         report   combine rust.json, dagster.json and disk.json into report.md
       A failing step does not stop the later ones; the report says what is missing.
-      --quick  smaller counts and a single repetition on both sides (smoke run)
+      Before each bench a full run calls `sync` and waits IOMANAGER_BENCH_SETTLE_SECS
+      (default 300): on ext4, files created soon after many were deleted are much slower.
+      --quick        smaller counts and a single repetition on both sides (smoke run)
+      --report-only  only rewrite report.md from the result files already there
 
   help
       Print this text.
@@ -235,7 +242,7 @@ impl Step {
             Action::RunWithServices => {
                 // Dropped at the end of this block, whatever `cargo test` did: that stops the
                 // services (also when starting one of them failed half-way).
-                let services = Services::start()
+                let services = Services::start(&workspace_root())
                     .map_err(|error| format!("could not start the test services: {error}"))?;
                 self.command.envs(services.env_vars());
                 run_status(&mut self.command)
@@ -456,64 +463,6 @@ fn is_forbidden_crate(name: &str) -> bool {
         .any(|prefix| name.starts_with(prefix))
 }
 
-/// External services the tests talk to, running for the duration of the `test` step.
-///
-/// Empty for now: no test needs a service yet. This is the place where later issues start
-/// them, in [`Services::start`]:
-///
-/// * moto (S3 API),
-/// * fake-gcs-server (Google Cloud Storage API),
-/// * Azurite (Azure Blob Storage API),
-/// * PostgreSQL,
-///
-/// each bound to `127.0.0.1` on a free port (bind a `std::net::TcpListener` to
-/// `127.0.0.1:0`, read its port, drop it, start the service on that port and wait until it
-/// accepts connections). A started service pushes its process onto `processes` and its
-/// endpoint onto `env` (names like `IOMANAGER_TEST_S3_ENDPOINT`, to be fixed by those
-/// issues); `cargo test` then runs with those variables set, so tests find the endpoints
-/// there. Dropping the value stops every process, so the services are shut down when the
-/// `test` step ends, whether it passed or not, and when starting a later service fails.
-#[derive(Debug, Default)]
-struct Services {
-    /// Running service processes with a display name; killed and reaped on drop.
-    processes: Vec<(&'static str, Child)>,
-    /// Environment variables passed to `cargo test` (endpoints, credentials for emulators).
-    env: Vec<(String, String)>,
-}
-
-impl Services {
-    /// Starts every service the tests need and returns once they are all ready.
-    ///
-    /// None yet; later issues add one `start_*` call per service here (see [`Services`]).
-    fn start() -> io::Result<Self> {
-        let services = Self::default();
-        for (key, value) in &services.env {
-            println!("    {key}={value}");
-        }
-        Ok(services)
-    }
-
-    /// The environment variables to pass to `cargo test`.
-    fn env_vars(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.env
-            .iter()
-            .map(|(key, value)| (key.as_str(), value.as_str()))
-    }
-}
-
-impl Drop for Services {
-    /// Stops the services in reverse start order.
-    fn drop(&mut self) {
-        for (name, child) in self.processes.iter_mut().rev() {
-            if let Err(error) = child.kill() {
-                eprintln!("warning: could not stop {name}: {error}");
-            }
-            // Reap the process so it does not linger as a zombie.
-            let _ = child.wait();
-        }
-    }
-}
-
 /// Cargo's target directory: `$CARGO_TARGET_DIR` (relative to the workspace root when it is
 /// relative), else `target` under the workspace root.
 fn target_dir(root: &Path) -> PathBuf {
@@ -559,6 +508,9 @@ struct BenchArgs {
     compare_dagster: bool,
     /// `--quick` (only with `--compare-dagster`): smaller counts and one repetition.
     quick: bool,
+    /// `--report-only` (only with `--compare-dagster`): rewrite the report from the result
+    /// files already there, running nothing else.
+    report_only: bool,
     /// Every other argument, forwarded verbatim to `cargo bench` (`--` and what follows it
     /// included).
     cargo_bench_args: Vec<OsString>,
@@ -574,6 +526,7 @@ impl BenchArgs {
             match arg.to_str() {
                 Some("--compare-dagster") => parsed.compare_dagster = true,
                 Some("--quick") => parsed.quick = true,
+                Some("--report-only") => parsed.report_only = true,
                 Some("--") => {
                     parsed.cargo_bench_args.push(arg);
                     parsed.cargo_bench_args.extend(args);
@@ -586,6 +539,9 @@ impl BenchArgs {
             return Err("`--quick` only applies with `--compare-dagster` \
                  (criterion's own `--quick` goes after `--`)"
                 .to_owned());
+        }
+        if parsed.report_only && !parsed.compare_dagster {
+            return Err("`--report-only` only applies with `--compare-dagster`".to_owned());
         }
         Ok(parsed)
     }
@@ -699,8 +655,32 @@ fn run_compare_dagster(args: &BenchArgs, raw_args: &[OsString]) -> ExitCode {
         result.is_ok()
     };
 
+    if args.report_only {
+        println!(
+            "==> report only: keeping the result files in {}",
+            paths.display(&paths.out_dir)
+        );
+        timed("report", &mut || write_report(&paths, &command_line));
+        println!("{}", summary_line(&reports, started.elapsed()));
+        return if reports[0].outcome == Outcome::Passed {
+            println!("report: {}", paths.report.display());
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
+    }
+
+    let settle = settle_duration(args.quick);
     let venv_ready = timed("venv", &mut || ensure_dagster_venv(&paths));
-    timed("rust", &mut || run_rust_compare_bench(&paths, args));
+    let built = timed("build", &mut || build_rust_compare_bench(&paths, args));
+    if built {
+        settle_disk(settle);
+        timed("rust", &mut || run_rust_compare_bench(&paths, args));
+    } else {
+        let _ = fs::remove_file(&paths.rust_json);
+        println!("==> rust (not run: the bench did not build)");
+    }
+    settle_disk(settle);
     if venv_ready {
         timed("dagster", &mut || run_dagster_script(&paths, args.quick));
     } else {
@@ -710,15 +690,16 @@ fn run_compare_dagster(args: &BenchArgs, raw_args: &[OsString]) -> ExitCode {
     }
     timed("disk", &mut || measure_disk(&paths));
     timed("report", &mut || write_report(&paths, &command_line));
+    let not_run = |name| StepReport {
+        name,
+        outcome: Outcome::NotRun,
+        duration: Duration::ZERO,
+    };
+    if !built {
+        reports.insert(2, not_run("rust"));
+    }
     if !venv_ready {
-        reports.insert(
-            2,
-            StepReport {
-                name: "dagster",
-                outcome: Outcome::NotRun,
-                duration: Duration::ZERO,
-            },
-        );
+        reports.insert(3, not_run("dagster"));
     }
 
     println!("{}", summary_line(&reports, started.elapsed()));
@@ -742,6 +723,48 @@ fn compare_command_line(raw_args: &[OsString]) -> String {
         line.push_str(&quote(arg));
     }
     line
+}
+
+/// How long a full run waits, after `sync`, before each bench (`IOMANAGER_BENCH_SETTLE_SECS`
+/// overrides it; `--quick` runs do not wait).
+///
+/// On ext4, creating files within minutes of deleting many is slow: the inode allocator scans
+/// past recently deleted inodes (60 s after deletion, 300 s while their inode table block is
+/// dirty). On the 2-CPU development VM, 10,000 plain Python `open`/`pickle.dump` calls took
+/// 0.35-0.6 s five minutes after the last mass deletion and 2-5 s one minute after it (`perf`
+/// showing `recently_deleted` on top), so the build's and each bench's deleted files would
+/// land in the next bench's small-file numbers without this wait.
+const DEFAULT_SETTLE: Duration = Duration::from_secs(300);
+
+/// The wait before each bench: none with `--quick`, else `IOMANAGER_BENCH_SETTLE_SECS` when
+/// it is a number of seconds, else [`DEFAULT_SETTLE`].
+fn settle_duration(quick: bool) -> Duration {
+    if quick {
+        return Duration::ZERO;
+    }
+    env::var("IOMANAGER_BENCH_SETTLE_SECS")
+        .ok()
+        .and_then(|secs| secs.trim().parse::<u64>().ok())
+        .map_or(DEFAULT_SETTLE, Duration::from_secs)
+}
+
+/// Runs `sync` and waits `wait`, so that the previous step's writes and deletions do not slow
+/// down the next one (see [`DEFAULT_SETTLE`]).
+fn settle_disk(wait: Duration) {
+    let mut sync = Command::new("sync");
+    println!("==> settle: {}", render(&sync));
+    if let Err(reason) = run_status(&mut sync) {
+        eprintln!("warning: {reason}");
+    }
+    if !wait.is_zero() {
+        println!(
+            "==> settle: waiting {}s so files deleted by the previous step stop slowing down \
+             file creation (ext4 scans past recently deleted inodes; \
+             IOMANAGER_BENCH_SETTLE_SECS changes the wait)",
+            wait.as_secs()
+        );
+        std::thread::sleep(wait);
+    }
 }
 
 /// Whether `python` runs and can `import dagster`.
@@ -790,6 +813,19 @@ fn ensure_dagster_venv(paths: &ComparePaths) -> Result<(), String> {
             paths.venv_python.display()
         ))
     }
+}
+
+/// Step `build`: `cargo bench --no-run` for the Rust bench, so that the compiler's file churn
+/// happens before the disk settles. Takes the forwarded arguments before any `--`.
+fn build_rust_compare_bench(paths: &ComparePaths, args: &BenchArgs) -> Result<(), String> {
+    let mut build = cargo(&paths.root, &RUST_COMPARE_BENCH);
+    build.arg("--no-run").args(
+        args.cargo_bench_args
+            .iter()
+            .take_while(|arg| arg.as_os_str() != "--"),
+    );
+    println!("==> build: {}", render(&build));
+    run_status(&mut build)
 }
 
 /// Step `rust`: `cargo bench -p iomanager-fs --bench fs_vs_dagster` with the forwarded
@@ -1165,6 +1201,14 @@ fn format_megabytes(bytes: Option<f64>) -> String {
     bytes.map_or_else(|| "–".to_owned(), |bytes| format!("{:.1} MB", bytes / MIB))
 }
 
+/// A byte count as MiB, or KiB below one MiB, with one decimal, or `–`.
+fn format_size(bytes: Option<f64>) -> String {
+    match bytes {
+        Some(bytes) if bytes < MIB => format!("{:.1} kB", bytes / 1024.0),
+        _ => format_megabytes(bytes),
+    }
+}
+
 /// A ratio such as `12.3×`, or `–`.
 fn format_ratio(ratio: Option<f64>) -> String {
     match ratio.filter(|ratio| ratio.is_finite()) {
@@ -1313,7 +1357,7 @@ fn render_report(inputs: &ReportInputs) -> String {
         let _ = writeln!(
             out,
             "| case | iomanager | Dagster | ratio | iomanager peak RSS extra | \
-             Dagster peak RSS extra | iomanager % of dd | Dagster % of dd |"
+             Dagster peak RSS extra | iomanager % of dd | Dagster % of plain dd |"
         );
         let _ = writeln!(out, "|---|--:|--:|--:|--:|--:|--:|--:|");
         for (case, rust) in &rust_cases {
@@ -1322,11 +1366,11 @@ fn render_report(inputs: &ReportInputs) -> String {
             let rust_rate = case_rate(case, rust);
             let dagster_rate = dagster.and_then(|numbers| case_rate(case, &numbers));
             let ratio = rust_rate.zip(dagster_rate).map(|(a, b)| a / b);
-            let dd = dd_key_for(case).and_then(dd_rate);
-            let percent = |rate: Option<f64>| {
-                if dd_key_for(case).is_none() {
-                    "".to_owned()
-                } else {
+            // Dagster never syncs, so its rate is always set against the plain dd rate.
+            let percent = |rate: Option<f64>, dd_key: Option<&str>| match dd_key_for(case) {
+                None => String::new(),
+                Some(row_key) => {
+                    let dd = dd_rate(dd_key.unwrap_or(row_key));
                     format_percent(rate.zip(dd).map(|(rate, dd)| rate / dd * 100.0))
                 }
             };
@@ -1345,8 +1389,8 @@ fn render_report(inputs: &ReportInputs) -> String {
                 format_ratio(ratio),
                 format_megabytes(rust.peak_rss_extra_bytes),
                 format_megabytes(dagster.and_then(|numbers| numbers.peak_rss_extra_bytes)),
-                percent(rust_rate),
-                percent(dagster_rate),
+                percent(rust_rate, None),
+                percent(dagster_rate, Some("dd_mb_per_s")),
             );
         }
     }
@@ -1388,7 +1432,7 @@ fn render_report(inputs: &ReportInputs) -> String {
                 numbers
                     .count
                     .map_or_else(|| "–".to_owned(), |count| group_thousands(count as u64)),
-                format_megabytes(numbers.bytes),
+                format_size(numbers.bytes),
                 format_megabytes(numbers.peak_rss_extra_bytes)
             );
         }
@@ -1402,11 +1446,16 @@ fn render_report(inputs: &ReportInputs) -> String {
          The ratio is iomanager's rate over Dagster's: above 1 means iomanager is faster.\n\
          - `fs_durable` and `fs_nondurable` both compare with Dagster's `fs`, which writes \
          with a plain `open`/`pickle.dump` and never calls fsync.\n\
-         - \"% of dd\" (buffer rows only) compares with `dd ... conv=fdatasync` for \
-         `fs_durable` rows and with plain `dd` for the others.\n\
+         - \"% of dd\" (buffer rows only): iomanager's rate against `dd ... conv=fdatasync` \
+         for `fs_durable` rows and against plain `dd` for the others; Dagster's always against \
+         plain `dd`, as it never syncs.\n\
          - Peak RSS extra is the growth of the peak resident set during the call \
          (`VmHWM` after minus `VmRSS` before, with the peak reset through \
          `/proc/self/clear_refs`).\n\
+         - On ext4, creating many files within minutes of deleting many is several times \
+         slower (the inode allocator scans past recently deleted inodes): a full run syncs \
+         and waits before each bench (`IOMANAGER_BENCH_SETTLE_SECS`, default 300), but the \
+         many-file store rows stay the noisiest.\n\
          - Dagster's contexts are built before the timed loops with one shared ephemeral \
          instance, except in `small_values_with_context`, whose loop also builds each context \
          the default way (a fresh ephemeral instance per context). See \
@@ -1782,5 +1831,296 @@ tokio v1.46.0 (/home/aws-builds/tokio)
     fn finds_workspace_root() {
         assert!(workspace_root().join("Cargo.toml").is_file());
         assert!(workspace_root().join("xtask").is_dir());
+    }
+
+    /// `--compare-dagster`, `--quick` and `--report-only` are taken out before `--`; the
+    /// rest is forwarded to `cargo bench`.
+    #[test]
+    fn parses_bench_args() {
+        assert_eq!(
+            BenchArgs::parse(os(&["--quick", "--compare-dagster", "--", "--quick"])),
+            Ok(BenchArgs {
+                compare_dagster: true,
+                quick: true,
+                report_only: false,
+                cargo_bench_args: os(&["--", "--quick"]),
+            })
+        );
+        assert_eq!(
+            BenchArgs::parse(os(&["--bench", "roundtrip"])),
+            Ok(BenchArgs {
+                cargo_bench_args: os(&["--bench", "roundtrip"]),
+                ..BenchArgs::default()
+            })
+        );
+        assert!(BenchArgs::parse(os(&["--quick"])).is_err());
+        assert_eq!(settle_duration(true), Duration::ZERO);
+        assert!(BenchArgs::parse(os(&["--report-only"])).is_err());
+        assert!(
+            BenchArgs::parse(os(&["--compare-dagster", "--report-only"]))
+                .is_ok_and(|args| args.report_only)
+        );
+    }
+
+    /// The JSON reader handles the value kinds of the result files, escapes included.
+    #[test]
+    fn parses_json() {
+        let text = r#" {"a": {"seconds": 1.5e-3, "count": 10, "bytes": null},
+            "s": "x\"y\\\u00e9\ud83d\ude00\n", "t": true, "f": false, "l": [1, -2.5, []],
+            "e": {}, "u": "élan"} "#;
+        let json = Json::parse(text).expect("valid JSON");
+        let case = json.get("a").expect("member a");
+        assert_eq!(case.get("seconds").and_then(Json::as_f64), Some(0.0015));
+        assert_eq!(case.get("count").and_then(Json::as_f64), Some(10.0));
+        assert_eq!(case.get("bytes"), Some(&Json::Null));
+        assert_eq!(json.get("s"), Some(&Json::String("x\"y\\é😀\n".to_owned())));
+        assert_eq!(json.get("t"), Some(&Json::Bool(true)));
+        assert_eq!(json.get("f"), Some(&Json::Bool(false)));
+        assert_eq!(
+            json.get("l"),
+            Some(&Json::Array(vec![
+                Json::Number(1.0),
+                Json::Number(-2.5),
+                Json::Array(vec![])
+            ]))
+        );
+        assert_eq!(json.get("e"), Some(&Json::Object(vec![])));
+        assert_eq!(json.get("u"), Some(&Json::String("élan".to_owned())));
+        assert_eq!(
+            json.as_object().map(|members| members.len()),
+            Some(7),
+            "members keep their order and count"
+        );
+        for bad in [
+            "",
+            "{",
+            "{\"a\" 1}",
+            "[1,]",
+            "{\"a\": 1} x",
+            "\"abc",
+            "tru",
+            "-",
+            "{1: 2}",
+        ] {
+            assert!(Json::parse(bad).is_err(), "accepted {bad:?}");
+        }
+        let deep = "[".repeat(100) + &"]".repeat(100);
+        assert!(Json::parse(&deep).is_err());
+    }
+
+    /// GNU and busybox `dd` summaries are read; anything else falls back to our own timing.
+    #[test]
+    fn parses_dd_summary() {
+        let gnu = "100+0 records in\n100+0 records out\n\
+                   104857600 bytes (105 MB, 100 MiB) copied, 0.0473 s, 2.2 GB/s\n";
+        assert_eq!(parse_dd_summary(gnu), Some((104_857_600, 0.0473)));
+        let comma = "104857600 bytes (105 MB, 100 MiB) copied, 0,5 s, 210 MB/s\n";
+        assert_eq!(parse_dd_summary(comma), Some((104_857_600, 0.5)));
+        let busybox = "104857600 bytes (100.0MB) copied, 0.068093 seconds, 1.4GB/s\n";
+        assert_eq!(parse_dd_summary(busybox), Some((104_857_600, 0.068_093)));
+        assert_eq!(parse_dd_summary("dd: error writing: No space left\n"), None);
+        assert_eq!(
+            parse_dd_summary("5 bytes (5 B) copied, 0 s, inf B/s\n"),
+            None,
+            "a zero duration gives no rate"
+        );
+    }
+
+    /// Rust cases map onto Dagster's `fs` and `memory` cases; buffer rows pick their dd rate.
+    #[test]
+    fn maps_cases() {
+        assert_eq!(
+            dagster_case_for("small_values/fs_durable/store").as_deref(),
+            Some("small_values/fs/store")
+        );
+        assert_eq!(
+            dagster_case_for("large_records/fs_nondurable/store").as_deref(),
+            Some("large_records/fs/store")
+        );
+        assert_eq!(
+            dagster_case_for("partitions_1000/fs/load").as_deref(),
+            Some("partitions_1000/fs/load")
+        );
+        assert_eq!(
+            dagster_case_for("small_values/memory/load").as_deref(),
+            Some("small_values/memory/load")
+        );
+        assert_eq!(dagster_case_for("small_values/s3/load"), None);
+        assert_eq!(dagster_case_for("small_values/fs"), None);
+        assert_eq!(
+            dd_key_for("buffer_100mb/fs_durable/store"),
+            Some("dd_fdatasync_mb_per_s")
+        );
+        assert_eq!(
+            dd_key_for("buffer_100mb/fs_nondurable/store"),
+            Some("dd_mb_per_s")
+        );
+        assert_eq!(dd_key_for("buffer_100mb/fs/load"), Some("dd_mb_per_s"));
+        assert_eq!(dd_key_for("large_records/fs_durable/store"), None);
+        assert_eq!(
+            rate_unit("buffer_100mb/fs/load"),
+            RateUnit::MegabytesPerSecond
+        );
+        assert_eq!(
+            rate_unit("large_records/fs/load"),
+            RateUnit::MegabytesPerSecond
+        );
+        assert_eq!(
+            rate_unit("partitions_1000/fs/load"),
+            RateUnit::ValuesPerSecond
+        );
+    }
+
+    /// Rates, ratios and sizes are formatted for the report.
+    #[test]
+    fn formats_numbers() {
+        assert_eq!(group_thousands(0), "0");
+        assert_eq!(group_thousands(999), "999");
+        assert_eq!(group_thousands(1_000), "1,000");
+        assert_eq!(group_thousands(1_234_567), "1,234,567");
+        let numbers = CaseNumbers {
+            seconds: 0.5,
+            count: Some(1_000.0),
+            bytes: Some(100.0 * MIB),
+            peak_rss_extra_bytes: None,
+        };
+        let values = case_rate("small_values/fs/store", &numbers);
+        assert_eq!(
+            format_rate("small_values/fs/store", values),
+            "2,000 values/s"
+        );
+        let megabytes = case_rate("buffer_100mb/fs/store", &numbers);
+        assert_eq!(
+            format_rate("buffer_100mb/fs/store", megabytes),
+            "200.0 MB/s"
+        );
+        assert_eq!(format_rate("small_values/fs/store", None), "–");
+        assert_eq!(format_ratio(Some(250.4)), "250×");
+        assert_eq!(format_ratio(Some(12.34)), "12.3×");
+        assert_eq!(format_ratio(Some(0.456)), "0.46×");
+        assert_eq!(format_ratio(Some(f64::INFINITY)), "–");
+        assert_eq!(format_megabytes(Some(1.5 * MIB)), "1.5 MB");
+        assert_eq!(format_size(Some(1.5 * MIB)), "1.5 MB");
+        assert_eq!(format_size(Some(1536.0)), "1.5 kB");
+        assert_eq!(format_size(None), "–");
+        assert_eq!(format_percent(Some(45.4)), "45%");
+        assert_eq!(json_number(Some(1.23456)), "1.235");
+        assert_eq!(json_number(None), "null");
+        assert_eq!(json_number(Some(f64::NAN)), "null");
+    }
+
+    /// Unix time converts to a UTC civil date.
+    #[test]
+    fn formats_utc_timestamps() {
+        assert_eq!(utc_timestamp(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc_timestamp(1_700_000_000), "2023-11-14 22:13:20 UTC");
+        assert_eq!(utc_timestamp(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(utc_timestamp(4_107_542_399), "2100-02-28 23:59:59 UTC");
+    }
+
+    /// `/proc` files are read by field name.
+    #[test]
+    fn reads_proc_fields() {
+        let cpuinfo = "processor\t: 0\nmodel name\t: Example CPU @ 2.0GHz\nflags\t\t: fpu\n";
+        assert_eq!(
+            proc_field(cpuinfo, "model name").as_deref(),
+            Some("Example CPU @ 2.0GHz")
+        );
+        assert_eq!(proc_field(cpuinfo, "model"), None);
+    }
+
+    /// The report pairs each Rust case with its Dagster case, adds the dd percentages for
+    /// buffer rows, lists unmatched Dagster cases and says which files are missing.
+    #[test]
+    fn renders_report() {
+        let rust = Json::parse(
+            r#"{"quick": true, "results": {
+                "small_values/fs_durable/store": {"seconds": 2.0, "count": 1000,
+                    "bytes": 1000, "peak_rss_extra_bytes": null},
+                "buffer_100mb/fs_durable/store": {"seconds": 1.0, "count": 1,
+                    "bytes": 104857600, "peak_rss_extra_bytes": 2097152},
+                "buffer_100mb/fs_nondurable/store": {"seconds": 0.25, "count": 1,
+                    "bytes": 104857600, "peak_rss_extra_bytes": 0},
+                "small_values/s3/store": {"seconds": 1.0, "count": 10, "bytes": null,
+                    "peak_rss_extra_bytes": null}}}"#,
+        );
+        let dagster = Json::parse(
+            r#"{"dagster_version": "1.13.29", "python": "3.11.7", "quick": true,
+                "repeats": 1, "debug_logs": false, "results": {
+                "small_values/fs/store": {"seconds": 4.0, "count": 1000, "bytes": 2000,
+                    "peak_rss_extra_bytes": null, "runs_seconds": [4.0]},
+                "buffer_100mb/fs/store": {"seconds": 0.5, "count": 1, "bytes": 104857600,
+                    "peak_rss_extra_bytes": 1048576, "runs_seconds": [0.5]},
+                "small_values/memory/load": {"seconds": 0.01, "count": 1000, "bytes": null,
+                    "peak_rss_extra_bytes": null, "runs_seconds": [0.01]}}}"#,
+        );
+        let disk = Json::parse(r#"{"dd_mb_per_s": 800.0, "dd_fdatasync_mb_per_s": 200.0}"#);
+        let machine = MachineInfo {
+            cpus: "2".to_owned(),
+            cpu_model: "Example CPU".to_owned(),
+            memory: "23.5 GiB".to_owned(),
+            kernel: "6.1.0".to_owned(),
+        };
+        let inputs = ReportInputs {
+            command_line: "cargo xtask bench --compare-dagster --quick".to_owned(),
+            date: utc_timestamp(0),
+            machine: machine.clone(),
+            rust,
+            dagster,
+            disk,
+        };
+        let report = render_report(&inputs);
+        assert!(
+            report.contains("- Date: 1970-01-01 00:00:00 UTC"),
+            "{report}"
+        );
+        assert!(report.contains("`cargo xtask bench --compare-dagster --quick`"));
+        assert!(report.contains("2 CPUs (Example CPU), 23.5 GiB memory, kernel 6.1.0"));
+        assert!(report.contains("Dagster 1.13.29 on Python 3.11.7 (quick: true"));
+        assert!(report.contains("800.0 MB/s plain, 200.0 MB/s with `conv=fdatasync`"));
+        assert!(
+            report.contains(
+                "| `small_values/fs_durable/store` | 500 values/s | \
+                 250 values/s (small_values/fs/store) | 2.00× | – | – |  |  |"
+            ),
+            "{report}"
+        );
+        assert!(
+            report.contains(
+                "| `buffer_100mb/fs_durable/store` | 100.0 MB/s | \
+                 200.0 MB/s (buffer_100mb/fs/store) | 0.50× | 2.0 MB | 1.0 MB | 50% | 25% |"
+            ),
+            "{report}"
+        );
+        assert!(
+            report.contains(
+                "| `buffer_100mb/fs_nondurable/store` | 400.0 MB/s | \
+                 200.0 MB/s (buffer_100mb/fs/store) | 2.00× | 0.0 MB | 1.0 MB | 50% | 25% |"
+            ),
+            "{report}"
+        );
+        assert!(report.contains("| `small_values/s3/store` | 10 values/s | no counterpart |"));
+        assert!(
+            report.contains("| `small_values/memory/load` | 100,000 values/s | – |"),
+            "{report}"
+        );
+
+        let missing = ReportInputs {
+            command_line: "cargo xtask bench --compare-dagster".to_owned(),
+            date: utc_timestamp(0),
+            machine,
+            rust: Err("`target/iomanager-bench/rust.json` is missing".to_owned()),
+            dagster: Err("`target/iomanager-bench/dagster.json` is missing".to_owned()),
+            disk: Err("`target/iomanager-bench/disk.json` is missing".to_owned()),
+        };
+        let report = render_report(&missing);
+        assert!(
+            report.contains("- iomanager results: `target/iomanager-bench/rust.json` is missing")
+        );
+        assert!(
+            report.contains("- Dagster results: `target/iomanager-bench/dagster.json` is missing")
+        );
+        assert!(report.contains("- Disk rate: `target/iomanager-bench/disk.json` is missing"));
+        assert!(report.contains("No iomanager cases to compare"));
     }
 }
