@@ -242,7 +242,12 @@ def frozen_heap() -> Iterator[None]:
 
 
 def measure_call(call: Callable[..., Any], *args: Any) -> tuple[float, int | None, Any]:
-    """Runs ``call(*args)`` once: (seconds, peak RSS increase in bytes or None, its result)."""
+    """Runs ``call(*args)`` once: (seconds, peak RSS increase in bytes or None, its result).
+
+    Dirty pages are flushed first (``os.sync``), as the Rust bench does before each large
+    call, so neither side pays for the other's (or its own earlier) writeback.
+    """
+    os.sync()
     with frozen_heap():
         can_reset = reset_peak_rss()
         before = status_kb("VmRSS")

@@ -111,6 +111,16 @@ impl Partitioning {
         }
     }
 
+    /// The same definition with only `key` selected (without copying the other keys: loading
+    /// n partitions makes n of these).
+    fn single_key(&self, key: PartitionKey) -> Self {
+        Self {
+            def: self.def.clone(),
+            keys: Some(vec![key]),
+            range: None,
+        }
+    }
+
     /// The asset is partitioned when it has an asset key and a selection (as in Dagster, a
     /// partition key without an asset key does not make the output partitioned).
     fn asset_keys(&self, has_asset: bool) -> Option<&[PartitionKey]> {
@@ -398,10 +408,16 @@ impl OutputContext {
     /// A copy of this context that covers only `key` (used to store one partition of a
     /// multi-partition output).
     pub fn for_partition(&self, key: PartitionKey) -> Self {
-        let mut ctx = self.clone();
-        ctx.partitioning.keys = Some(vec![key]);
-        ctx.partitioning.range = None;
-        ctx
+        Self {
+            asset_key: self.asset_key.clone(),
+            step_key: self.step_key.clone(),
+            name: self.name.clone(),
+            run_id: self.run_id.clone(),
+            mapping_key: self.mapping_key.clone(),
+            version: self.version.clone(),
+            partitioning: self.partitioning.single_key(key),
+            definition_metadata: self.definition_metadata.clone(),
+        }
     }
 }
 
@@ -523,10 +539,13 @@ impl InputContext {
 
     /// A copy of this context that loads only `key`.
     pub fn for_partition(&self, key: PartitionKey) -> Self {
-        let mut ctx = self.clone();
-        ctx.partitioning.keys = Some(vec![key]);
-        ctx.partitioning.range = None;
-        ctx
+        Self {
+            name: self.name.clone(),
+            asset_key: self.asset_key.clone(),
+            partitioning: self.partitioning.single_key(key),
+            definition_metadata: self.definition_metadata.clone(),
+            upstream_output: self.upstream_output.clone(),
+        }
     }
 }
 

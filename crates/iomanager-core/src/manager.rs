@@ -464,3 +464,59 @@ where
         self.concurrency
     }
 }
+
+/// Implements [`IoManager`] for a backend's named manager (`FsIoManager<C>`, `S3IoManager<C>`)
+/// by forwarding every method to its [`StorageIoManager`] field, so each backend writes the
+/// forwarding once, here.
+///
+/// ```
+/// use iomanager_core::{MessagePackCodec, StorageIoManager};
+///
+/// /// A manager for some storage.
+/// pub struct MyIoManager<C = MessagePackCodec> {
+///     inner: StorageIoManager<C>,
+/// }
+/// iomanager_core::forward_io_manager!(MyIoManager, inner);
+/// ```
+#[macro_export]
+macro_rules! forward_io_manager {
+    ($ty:ident, $field:ident) => {
+        #[$crate::async_trait]
+        impl<T, C> $crate::IoManager<T> for $ty<C>
+        where
+            T: Send + 'static,
+            C: $crate::Codec<T>,
+        {
+            async fn handle_output(
+                &self,
+                ctx: &$crate::OutputContext,
+                value: T,
+            ) -> $crate::Result<$crate::OutputReceipt> {
+                self.$field.handle_output(ctx, value).await
+            }
+
+            async fn load_input(&self, ctx: &$crate::InputContext) -> $crate::Result<T> {
+                self.$field.load_input(ctx).await
+            }
+
+            fn concurrency(&self) -> usize {
+                self.$field.concurrency_limit()
+            }
+
+            async fn handle_output_partitions(
+                &self,
+                ctx: &$crate::OutputContext,
+                values: $crate::PartitionMap<T>,
+            ) -> $crate::Result<$crate::PartitionMap<$crate::OutputReceipt>> {
+                self.$field.handle_output_partitions(ctx, values).await
+            }
+
+            async fn load_partitions(
+                &self,
+                ctx: &$crate::InputContext,
+            ) -> $crate::Result<$crate::PartitionMap<T>> {
+                self.$field.load_partitions(ctx).await
+            }
+        }
+    };
+}

@@ -82,6 +82,9 @@ fn quick() -> bool {
 }
 
 fn bench_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("IOMANAGER_BENCH_DIR") {
+        return PathBuf::from(dir);
+    }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
@@ -99,8 +102,10 @@ impl Rss {
         Some(kb * 1024)
     }
 
-    /// Resets the peak and returns the current RSS.
+    /// Flushes dirty pages (as the Dagster harness does before each large call, so neither
+    /// side pays for earlier writeback), resets the peak and returns the current RSS.
     fn start() -> Option<u64> {
+        let _ = std::process::Command::new("sync").status();
         std::fs::write("/proc/self/clear_refs", "5").ok()?;
         Self::status("VmRSS:")
     }
@@ -215,9 +220,14 @@ async fn small_values<M: IoManager<Small>>(m: &M, n: u64, concurrency: usize) ->
     (store, load)
 }
 
+/// A manager over a new, empty directory under `dir`. Nothing is deleted until the whole run
+/// is over: on this kind of VM, creating many files soon after deleting many is several times
+/// slower (ext4 revisits the recently freed inodes), which would penalise every repetition
+/// after the first.
 fn fs_manager(dir: &Path, durable: bool) -> FsIoManager {
-    let _ = std::fs::remove_dir_all(dir);
-    let storage = FsStorage::new(dir)
+    static RUN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = RUN.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let storage = FsStorage::new(dir.join(format!("run{n}")))
         .expect("bench dir")
         .with_durability(durable);
     FsIoManager::from_storage(storage, MessagePackCodec::new())
@@ -226,6 +236,8 @@ fn fs_manager(dir: &Path, durable: bool) -> FsIoManager {
 async fn comparison(report: &mut Report) {
     let q = quick();
     let root = bench_dir().join("data");
+    // Leftovers of an earlier run are removed now, before anything is timed.
+    let _ = std::fs::remove_dir_all(&root);
     let n_small: u64 = if q { 1_000 } else { 10_000 };
 
     // Small values, each its own asset.

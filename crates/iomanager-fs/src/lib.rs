@@ -49,9 +49,8 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use iomanager_core::storage::check_put_mode;
 use iomanager_core::{
-    ByteStream, Capabilities, Codec, Error, InputContext, IoManager, Location, MessagePackCodec,
-    ObjectMeta, ObjectPath, OutputContext, OutputReceipt, PartitionMap, PathLayout, PutMode,
-    PutOptions, PutResult, Result, Storage, StorageIoManager,
+    ByteStream, Capabilities, Error, Location, MessagePackCodec, ObjectMeta, ObjectPath,
+    PathLayout, PutMode, PutOptions, PutResult, Result, Storage, StorageIoManager,
 };
 
 /// Names of temporary files start with this; they are never data.
@@ -370,8 +369,17 @@ fn create_dirs(dir: &Path, uri: &str) -> Result<()> {
 }
 
 /// Checks the put mode and renames `tmp` over `target` under an exclusive lock on the
-/// directory, then fsyncs the directory when durable. The caller removes `tmp` on error.
-fn commit(tmp: &Path, target: &Path, mode: &PutMode, durable: bool, uri: &str) -> Result<String> {
+/// directory, then fsyncs the directory when durable. `version` is the temporary file's
+/// version token (a rename keeps the inode and the modification time). The caller removes
+/// `tmp` on error.
+fn commit(
+    tmp: &Path,
+    target: &Path,
+    mode: &PutMode,
+    durable: bool,
+    uri: &str,
+    version: String,
+) -> Result<String> {
     let dir = target.parent().unwrap_or(Path::new("/"));
     let dir_file = File::open(dir).map_err(|e| map_io(Op::Write, uri, e))?;
     dir_file.lock().map_err(|e| map_io(Op::Write, uri, e))?;
@@ -407,8 +415,7 @@ fn commit(tmp: &Path, target: &Path, mode: &PutMode, durable: bool, uri: &str) -
             }
         }
         fs::rename(tmp, target).map_err(|e| map_io(Op::Write, uri, e))?;
-        let meta = fs::metadata(target).map_err(|e| map_io(Op::Write, uri, e))?;
-        Ok(version_of(&meta))
+        Ok(version)
     })();
     let _ = dir_file.unlock();
     // The directory is fsynced after the lock is released, so concurrent writers in one
@@ -437,8 +444,9 @@ fn put_blocking(
     if durable {
         file.sync_all().map_err(|e| map_io(Op::Write, &uri, e))?;
     }
+    let written = file.metadata().map_err(|e| map_io(Op::Write, &uri, e))?;
     drop(file);
-    let version = commit(&tmp, &target, &mode, durable, &uri)?;
+    let version = commit(&tmp, &target, &mode, durable, &uri, version_of(&written))?;
     guard.disarm();
     Ok(PutResult {
         version: Some(version),
@@ -607,17 +615,19 @@ impl Storage for FsStorage {
                 })
                 .await?;
         }
-        if self.inner.durable {
-            let uri = uri.clone();
-            self.run_blocking(move || file.sync_all().map_err(|e| map_io(Op::Write, &uri, e)))
-                .await?;
-        }
         let mode = opts.mode.clone();
         let durable = self.inner.durable;
         let version = {
             let (tmp, target, uri) = (tmp.clone(), target.clone(), uri.clone());
-            self.run_blocking(move || commit(&tmp, &target, &mode, durable, &uri))
-                .await?
+            self.run_blocking(move || {
+                if durable {
+                    file.sync_all().map_err(|e| map_io(Op::Write, &uri, e))?;
+                }
+                let written = file.metadata().map_err(|e| map_io(Op::Write, &uri, e))?;
+                drop(file);
+                commit(&tmp, &target, &mode, durable, &uri, version_of(&written))
+            })
+            .await?
         };
         guard.disarm();
         Ok(PutResult {
@@ -769,7 +779,7 @@ impl Storage for FsStorage {
 }
 
 /// Dagster's `FilesystemIOManager`, crash-safe: [`StorageIoManager`] over [`FsStorage`] with the
-/// MessagePack codec by default (any [`Codec`] through [`FsIoManager::with_codec`]).
+/// MessagePack codec by default (any [`Codec`](iomanager_core::Codec) through [`FsIoManager::with_codec`]).
 #[derive(Debug, Clone)]
 pub struct FsIoManager<C = MessagePackCodec> {
     storage: FsStorage,
@@ -852,40 +862,12 @@ impl<C> FsIoManager<C> {
     }
 }
 
-#[async_trait]
-impl<T, C> IoManager<T> for FsIoManager<C>
-where
-    T: Send + 'static,
-    C: Codec<T>,
-{
-    async fn handle_output(&self, ctx: &OutputContext, value: T) -> Result<OutputReceipt> {
-        self.inner.handle_output(ctx, value).await
-    }
-
-    async fn load_input(&self, ctx: &InputContext) -> Result<T> {
-        self.inner.load_input(ctx).await
-    }
-
-    fn concurrency(&self) -> usize {
-        self.inner.concurrency_limit()
-    }
-
-    async fn handle_output_partitions(
-        &self,
-        ctx: &OutputContext,
-        values: PartitionMap<T>,
-    ) -> Result<PartitionMap<OutputReceipt>> {
-        self.inner.handle_output_partitions(ctx, values).await
-    }
-
-    async fn load_partitions(&self, ctx: &InputContext) -> Result<PartitionMap<T>> {
-        self.inner.load_partitions(ctx).await
-    }
-}
+iomanager_core::forward_io_manager!(FsIoManager, inner);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use iomanager_core::IoManager;
     use iomanager_testkit::{Sample, manager_suite, storage_manager_suite, storage_suite};
 
     fn fresh() -> FsStorage {

@@ -42,13 +42,9 @@ pub use storage::S3Storage;
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use iomanager_core::{
-    Codec, InputContext, IoManager, MessagePackCodec, OutputContext, OutputReceipt, PartitionMap,
-    PathLayout, Result, RetryStorage, StorageIoManager,
-};
+use iomanager_core::{MessagePackCodec, PathLayout, Result, RetryStorage, StorageIoManager};
 
-/// Dagster's `S3PickleIOManager`, with MessagePack by default (any [`Codec`] through
+/// Dagster's `S3PickleIOManager`, with MessagePack by default (any `Codec` through
 /// [`S3IoManager::with_codec`]): objects under `s3://<bucket>/<prefix>/…`, prefix `dagster`
 /// unless configured otherwise, transient errors retried.
 #[derive(Debug, Clone)]
@@ -96,33 +92,9 @@ impl<C> S3IoManager<C> {
     }
 }
 
-#[async_trait]
-impl<T, C> IoManager<T> for S3IoManager<C>
-where
-    T: Send + 'static,
-    C: Codec<T>,
-{
-    async fn handle_output(&self, ctx: &OutputContext, value: T) -> Result<OutputReceipt> {
-        self.inner.handle_output(ctx, value).await
-    }
+iomanager_core::forward_io_manager!(S3IoManager, inner);
 
-    async fn load_input(&self, ctx: &InputContext) -> Result<T> {
-        self.inner.load_input(ctx).await
-    }
-
-    fn concurrency(&self) -> usize {
-        self.inner.concurrency_limit()
-    }
-
-    async fn handle_output_partitions(
-        &self,
-        ctx: &OutputContext,
-        values: PartitionMap<T>,
-    ) -> Result<PartitionMap<OutputReceipt>> {
-        self.inner.handle_output_partitions(ctx, values).await
-    }
-
-    async fn load_partitions(&self, ctx: &InputContext) -> Result<PartitionMap<T>> {
-        self.inner.load_partitions(ctx).await
-    }
-}
+/// The crate README's examples, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
