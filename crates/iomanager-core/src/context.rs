@@ -257,6 +257,43 @@ fn no_asset(kind: &str) -> Error {
     }
 }
 
+/// What one value of a context is stored under: an asset (with at most one partition), or an
+/// op output's identity. Managers compute their storage location from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Address<'a> {
+    /// An asset, and its partition when the asset is partitioned.
+    Asset {
+        /// The asset key.
+        key: &'a AssetKey,
+        /// The one partition, if any.
+        partition: Option<&'a PartitionKey>,
+    },
+    /// An op output (no asset key).
+    Op(OutputId),
+}
+
+fn address_of<'a>(
+    asset: Option<&'a AssetKey>,
+    partitions: Option<&'a [PartitionKey]>,
+    op: impl FnOnce() -> Result<OutputId>,
+    too_many: impl FnOnce(&AssetKey, usize) -> Error,
+) -> Result<Address<'a>> {
+    let Some(key) = asset else {
+        return Ok(Address::Op(op()?));
+    };
+    match partitions {
+        None => Ok(Address::Asset {
+            key,
+            partition: None,
+        }),
+        Some([one]) => Ok(Address::Asset {
+            key,
+            partition: Some(one),
+        }),
+        Some(keys) => Err(too_many(key, keys.len())),
+    }
+}
+
 /// What `handle_output` is told about the output it stores.
 #[derive(Debug, Clone)]
 pub struct OutputContext {
@@ -366,22 +403,7 @@ impl OutputContext {
     /// Dagster's `get_identifier()`: `[run_id, step_key, name(, mapping_key)]`, or
     /// `["versioned_outputs", version, step_key, name]` with a version.
     pub fn get_identifier(&self) -> Result<Vec<String>> {
-        let id = self.output_id()?;
-        if id.version.is_some() && id.mapping_key.is_some() {
-            return Err(Error::invalid_context(format!(
-                "Mapping key and version both provided for output '{}' of step '{}'. Dynamic \
-                 mapping is not supported when using versioning.",
-                id.name, id.step_key
-            )));
-        }
-        Ok(match id.version {
-            Some(v) => vec!["versioned_outputs".into(), v, id.step_key, id.name],
-            None => {
-                let mut parts = vec![id.run_id, id.step_key, id.name];
-                parts.extend(id.mapping_key);
-                parts
-            }
-        })
+        self.output_id()?.identifier()
     }
 
     /// Dagster's `get_asset_identifier()`: the asset path plus the single partition key.
@@ -403,6 +425,23 @@ impl OutputContext {
             mapping_key: self.mapping_key.clone(),
             version: self.version.clone(),
         })
+    }
+
+    /// What this output is stored under. An output spanning several partitions has no single
+    /// address: store it with `handle_output_partitions` (one object per partition).
+    pub fn address(&self) -> Result<Address<'_>> {
+        address_of(
+            self.asset_key.as_ref(),
+            self.partitioning.asset_keys(self.has_asset_key()),
+            || self.output_id(),
+            |key, n| {
+                Error::invalid_context(format!(
+                    "the output of asset '{key}' spans {n} partitions; a single value cannot be \
+                     stored for several partitions. Pass a map of partition to value to \
+                     handle_output_partitions (one object each), or select one partition."
+                ))
+            },
+        )
     }
 
     /// A copy of this context that covers only `key` (used to store one partition of a
@@ -535,6 +574,23 @@ impl InputContext {
             parts.push(self.asset_partition_key()?.to_string());
         }
         Ok(parts)
+    }
+
+    /// What this input loads from: the upstream asset (with its one partition), or the
+    /// upstream op output. An input selecting several partitions has no single address: load it
+    /// with `load_partitions`.
+    pub fn address(&self) -> Result<Address<'_>> {
+        address_of(
+            self.asset_key.as_ref(),
+            self.partitioning.asset_keys(self.has_asset_key()),
+            || self.upstream_output()?.output_id(),
+            |key, n| {
+                Error::invalid_context(format!(
+                    "the input of asset '{key}' selects {n} partitions; load_input returns one \
+                     value. Call load_partitions to get them as a map ordered as the selection."
+                ))
+            },
+        )
     }
 
     /// A copy of this context that loads only `key`.
@@ -988,6 +1044,56 @@ mod tests {
         assert_eq!(
             one.get_asset_identifier().unwrap(),
             ["a", "b", "2024-01-02"]
+        );
+    }
+
+    #[test]
+    fn addresses() {
+        let op = OutputContext::builder()
+            .step_key("s")
+            .name("o")
+            .build()
+            .unwrap();
+        assert!(matches!(op.address().unwrap(), Address::Op(id) if id.step_key == "s"));
+        let one = OutputContext::builder()
+            .asset_key("a")
+            .partition("p")
+            .build()
+            .unwrap();
+        let Address::Asset { key, partition } = one.address().unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (key.to_string(), partition.map(|p| p.to_string())),
+            ("a".into(), Some("p".into()))
+        );
+        let two = OutputContext::builder()
+            .asset_key("a")
+            .partitions(["p", "q"])
+            .build()
+            .unwrap();
+        assert!(
+            two.address()
+                .unwrap_err()
+                .to_string()
+                .contains("handle_output_partitions")
+        );
+        let input = InputContext::builder()
+            .asset_key("a")
+            .partitions(["p", "q"])
+            .build()
+            .unwrap();
+        assert!(
+            input
+                .address()
+                .unwrap_err()
+                .to_string()
+                .contains("load_partitions")
+        );
+        let orphan = InputContext::builder().name("x").build().unwrap();
+        assert_eq!(
+            orphan.address().unwrap_err().kind(),
+            ErrorKind::MissingContext
         );
     }
 

@@ -31,7 +31,7 @@ pub mod storage;
 pub use blocking::BlockingIoManager;
 pub use codec::{BytesCodec, Codec, MessagePackCodec};
 pub use context::{
-    EPHEMERAL_RUN_ID, InputContext, InputContextBuilder, Metadata, OutputContext,
+    Address, EPHEMERAL_RUN_ID, InputContext, InputContextBuilder, Metadata, OutputContext,
     OutputContextBuilder, PartitionSelection,
 };
 pub use error::{BoxError, Error, ErrorKind, ExistingObjects, Location, Result};

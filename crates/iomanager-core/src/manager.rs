@@ -10,7 +10,7 @@ use futures::{StreamExt, TryStreamExt};
 use indexmap::IndexMap;
 
 use crate::codec::Codec;
-use crate::context::{InputContext, OutputContext};
+use crate::context::{Address, InputContext, OutputContext};
 use crate::error::{Error, ExistingObjects, Result};
 use crate::key::PartitionKey;
 use crate::path::{ObjectPath, PathLayout};
@@ -256,68 +256,18 @@ struct Target {
 }
 
 impl<C: Send + Sync> StorageIoManager<C> {
-    fn output_target(&self, ctx: &OutputContext, ext: &str) -> Result<Target> {
-        if !ctx.has_asset_key() {
-            return Ok(Target {
-                path: self.layout.op_path(&ctx.output_id()?, ext)?,
+    fn target(&self, address: Address<'_>, ext: &str) -> Result<Target> {
+        Ok(match address {
+            Address::Op(id) => Target {
+                path: self.layout.op_path(&id, ext)?,
                 asset: None,
                 partition: None,
-            });
-        }
-        let key = ctx.asset_key()?;
-        let partition = if ctx.has_asset_partitions() {
-            let keys = ctx.asset_partition_keys()?;
-            match keys {
-                [one] => Some(one),
-                _ => {
-                    return Err(Error::invalid_context(format!(
-                        "the output of asset '{key}' spans {} partitions; a single value cannot \
-                         be stored for several partitions. Pass a map of partition to value to \
-                         handle_output_partitions (one object each), or select one partition.",
-                        keys.len()
-                    )));
-                }
-            }
-        } else {
-            None
-        };
-        Ok(Target {
-            path: self.layout.asset_path(key, partition, ext)?,
-            asset: Some(key.to_string()),
-            partition: partition.map(ToString::to_string),
-        })
-    }
-
-    fn input_target(&self, ctx: &InputContext, ext: &str) -> Result<Target> {
-        if !ctx.has_asset_key() {
-            let up = ctx.upstream_output()?;
-            return Ok(Target {
-                path: self.layout.op_path(&up.output_id()?, ext)?,
-                asset: None,
-                partition: None,
-            });
-        }
-        let key = ctx.asset_key()?;
-        let partition = if ctx.has_asset_partitions() {
-            let keys = ctx.asset_partition_keys()?;
-            match keys {
-                [one] => Some(one),
-                _ => {
-                    return Err(Error::invalid_context(format!(
-                        "the input of asset '{key}' selects {} partitions; load_input returns \
-                         one value. Call load_partitions to get them as a map ordered as the \
-                         selection.",
-                        keys.len()
-                    )));
-                }
-            }
-        } else {
-            None
-        };
-        Ok(Target {
-            path: self.layout.asset_path(key, partition, ext)?,
-            asset: Some(key.to_string()),
-            partition: partition.map(ToString::to_string),
+            },
+            Address::Asset { key, partition } => Target {
+                path: self.layout.asset_path(key, partition, ext)?,
+                asset: Some(key.to_string()),
+                partition: partition.map(ToString::to_string),
+            },
         })
     }
 
@@ -363,7 +313,7 @@ where
     async fn handle_output(&self, ctx: &OutputContext, value: T) -> Result<OutputReceipt> {
         let started = Instant::now();
         let ext = self.codec.extension().to_owned();
-        let target = self.output_target(ctx, &ext)?;
+        let target = self.target(ctx.address()?, &ext)?;
         let uri = self.storage.uri(&target.path);
         let locate = |e: Error| {
             e.at(
@@ -427,7 +377,7 @@ where
 
     async fn load_input(&self, ctx: &InputContext) -> Result<T> {
         let ext = self.codec.extension().to_owned();
-        let target = self.input_target(ctx, &ext)?;
+        let target = self.target(ctx.address()?, &ext)?;
         let uri = self.storage.uri(&target.path);
         let locate = |e: Error| {
             e.at(

@@ -457,6 +457,40 @@ pub struct OutputId {
     pub version: Option<String>,
 }
 
+impl OutputId {
+    /// Dagster's `get_identifier()`: `[run_id, step_key, name(, mapping_key)]`, or
+    /// `["versioned_outputs", version, step_key, name]` with a version. A version together with
+    /// a mapping key is [`Error::InvalidContext`] with Dagster's text.
+    pub fn identifier(&self) -> Result<Vec<String>> {
+        if self.version.is_some() && self.mapping_key.is_some() {
+            return Err(Error::invalid_context(format!(
+                "Mapping key and version both provided for output '{}' of step '{}'. Dynamic \
+                 mapping is not supported when using versioning.",
+                self.name, self.step_key
+            )));
+        }
+        Ok(match &self.version {
+            Some(v) => {
+                vec![
+                    "versioned_outputs".into(),
+                    v.clone(),
+                    self.step_key.clone(),
+                    self.name.clone(),
+                ]
+            }
+            None => {
+                let mut parts = vec![
+                    self.run_id.clone(),
+                    self.step_key.clone(),
+                    self.name.clone(),
+                ];
+                parts.extend(self.mapping_key.clone());
+                parts
+            }
+        })
+    }
+}
+
 /// Dagster's S3 sanitizing of an op-output identifier part: `[` becomes `--`, `]` is removed.
 fn sanitize_s3(part: &str) -> Cow<'_, str> {
     if part.contains(['[', ']']) {

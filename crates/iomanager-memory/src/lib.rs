@@ -34,9 +34,9 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use iomanager_core::storage::{check_put_mode, slice_range, under_prefix};
 use iomanager_core::{
-    AssetKey, Capabilities, Error, ExistingObjects, InputContext, IoManager, Location, ObjectMeta,
-    ObjectPath, OutputContext, OutputReceipt, PartitionKey, PutMode, PutOptions, PutResult, Result,
-    Storage,
+    Address, AssetKey, Capabilities, Error, ExistingObjects, InputContext, IoManager, Location,
+    ObjectMeta, ObjectPath, OutputContext, OutputReceipt, PartitionKey, PutMode, PutOptions,
+    PutResult, Result, Storage,
 };
 
 /// The uri scheme of in-memory objects.
@@ -284,28 +284,11 @@ impl MemoryIoManager {
         }
     }
 
-    fn slot_for(
-        asset: Option<&AssetKey>,
-        partitions: Option<&[PartitionKey]>,
-        op: impl FnOnce() -> Result<Vec<String>>,
-        what: &str,
-    ) -> Result<Slot> {
-        let Some(key) = asset else {
-            return Ok(Slot::Op(op()?));
-        };
-        match partitions {
-            None => Ok(Slot::Asset(key.clone(), None)),
-            Some([one]) => Ok(Slot::Asset(key.clone(), Some(one.clone()))),
-            Some(keys) => Err(Error::invalid_context(format!(
-                "the {what} of asset '{key}' covers {} partitions; use {} for several partitions",
-                keys.len(),
-                if what == "output" {
-                    "handle_output_partitions"
-                } else {
-                    "load_partitions"
-                }
-            ))),
-        }
+    fn slot_for(address: Address<'_>) -> Result<Slot> {
+        Ok(match address {
+            Address::Asset { key, partition } => Slot::Asset(key.clone(), partition.cloned()),
+            Address::Op(id) => Slot::Op(id.identifier()?),
+        })
     }
 
     fn not_found(&self, slot: &Slot) -> Error {
@@ -344,17 +327,7 @@ where
 {
     async fn handle_output(&self, ctx: &OutputContext, value: T) -> Result<OutputReceipt> {
         let started = std::time::Instant::now();
-        let partitions = if ctx.has_asset_partitions() {
-            Some(ctx.asset_partition_keys()?)
-        } else {
-            None
-        };
-        let asset = if ctx.has_asset_key() {
-            Some(ctx.asset_key()?)
-        } else {
-            None
-        };
-        let slot = Self::slot_for(asset, partitions, || ctx.get_identifier(), "output")?;
+        let slot = Self::slot_for(ctx.address()?)?;
         let mut receipt = OutputReceipt::new(slot.uri());
         if let Slot::Asset(_, Some(p)) = &slot {
             receipt.partition = Some(p.to_string());
@@ -372,17 +345,7 @@ where
     }
 
     async fn load_input(&self, ctx: &InputContext) -> Result<T> {
-        let partitions = if ctx.has_asset_partitions() {
-            Some(ctx.asset_partition_keys()?)
-        } else {
-            None
-        };
-        let asset = if ctx.has_asset_key() {
-            Some(ctx.asset_key()?)
-        } else {
-            None
-        };
-        let slot = Self::slot_for(asset, partitions, || ctx.get_identifier(), "input")?;
+        let slot = Self::slot_for(ctx.address()?)?;
         let found = {
             let map = self.values.read().map_err(|_| poisoned())?;
             map.get(&slot).map(|s| (s.value.clone(), s.type_name))
@@ -395,8 +358,14 @@ where
             None => Err(Error::TypeMismatch {
                 at: Box::new(Location {
                     uri: Some(slot.uri()),
-                    asset: asset.map(ToString::to_string),
-                    partition: None,
+                    asset: match &slot {
+                        Slot::Asset(k, _) => Some(k.to_string()),
+                        Slot::Op(_) => None,
+                    },
+                    partition: match &slot {
+                        Slot::Asset(_, p) => p.as_ref().map(ToString::to_string),
+                        Slot::Op(_) => None,
+                    },
                 }),
                 expected: type_name::<T>().to_owned(),
                 found: stored_type.to_owned(),
