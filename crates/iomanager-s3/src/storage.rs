@@ -3,6 +3,7 @@
 use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -12,6 +13,7 @@ use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{
     BehaviorVersion, Region, RequestChecksumCalculation, ResponseChecksumValidation,
 };
+use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::primitives::ByteStream as SdkStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::{Bytes, BytesMut};
@@ -37,6 +39,13 @@ struct Inner {
 /// Paths map to keys as they are (`a/b` → `s3://bucket/a/b`); the manager adds the prefix.
 /// Capabilities: create-only (`If-None-Match: *`) and if-version (`If-Match: <ETag>`) when
 /// [`S3Config::conditional_writes`] is on; version tokens are ETags.
+///
+/// Retries: whole calls are retried by [`iomanager_core::RetryStorage`], which
+/// [`crate::S3IoManager`] puts around this storage. A streamed put cannot be replayed from
+/// outside, so `put_stream` retries its own steps with [`S3Config::retry`]: the single PUT of an
+/// object under the threshold, and the create, every part, the completion and the abort of a
+/// multipart upload. An upload that a create whose answer was lost may have started is found and
+/// aborted.
 #[derive(Clone)]
 pub struct S3Storage {
     inner: Arc<Inner>,
@@ -144,21 +153,13 @@ impl S3Storage {
         map_sdk_error(e, &self.uri(path), &self.inner.endpoint, call)
     }
 
+    /// The connection check: a list of at most one key under the prefix, retried like any other
+    /// call, so a throttled or dropped first request does not fail the connection.
     async fn check(&self) -> Result<()> {
         let c = &self.inner.config;
-        let res = self
-            .inner
-            .client
-            .list_objects_v2()
-            .bucket(&c.bucket)
-            .prefix(&c.prefix)
-            .max_keys(1)
-            .send()
-            .await;
-        match res {
+        match c.retry.run(|| self.list_one()).await {
             Ok(_) => Ok(()),
-            Err(e) => {
-                let base = self.err(e, &ObjectPath::root(), Call::Other);
+            Err(base) => {
                 let what = match base.kind() {
                     ErrorKind::Transient => "the endpoint is unreachable",
                     ErrorKind::PermissionDenied => "the credentials were rejected",
@@ -174,6 +175,20 @@ impl S3Storage {
                 )))
             }
         }
+    }
+
+    async fn list_one(&self) -> Result<()> {
+        let c = &self.inner.config;
+        self.inner
+            .client
+            .list_objects_v2()
+            .bucket(&c.bucket)
+            .prefix(&c.prefix)
+            .max_keys(1)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| self.err(e, &ObjectPath::root(), Call::Other))
     }
 
     async fn put_single(
@@ -209,8 +224,14 @@ impl S3Storage {
         })
     }
 
-    /// Uploads `first` (already `part_size` or more) and the rest of `stream` as a multipart
-    /// upload with at most `upload_concurrency` parts in flight; aborts the upload on any error.
+    /// Uploads `first` (already over the threshold) and the rest of `stream` as a multipart
+    /// upload with at most `upload_concurrency` parts in flight.
+    ///
+    /// A streamed put cannot be replayed by [`iomanager_core::RetryStorage`], so its steps are
+    /// retried here, each on its own, with [`S3Config::retry`]: the create, every part (its bytes
+    /// are kept until it is stored, so a retry never needs the stream again) and the completion;
+    /// those retries are counted in [`PutResult::retries`]. A failure that remains aborts the
+    /// upload (the abort is retried too), so no incomplete upload is left behind.
     async fn put_multipart(
         &self,
         path: &ObjectPath,
@@ -218,44 +239,36 @@ impl S3Storage {
         stream: ByteStream,
         mode: &PutMode,
     ) -> Result<PutResult> {
-        let c = &self.inner.config;
-        let created = self
-            .inner
-            .client
-            .create_multipart_upload()
-            .bucket(&c.bucket)
-            .key(Self::key(path))
-            .send()
-            .await
-            .map_err(|e| self.err(e, path, Call::Other))?;
-        let Some(upload_id) = created.upload_id().map(str::to_owned) else {
-            return Err(Error::backend(
-                self.uri(path),
-                "the store returned no multipart upload id",
-                None,
-            ));
-        };
+        let policy = &self.inner.config.retry;
+        // The uploads of this key already in progress, so that an upload started by a create
+        // whose answer was lost can be told apart from them (see `abort_lost_uploads`).
+        let before = policy.run(|| self.list_uploads(path)).await;
+        let lost = AtomicU32::new(0);
+        let created = policy.run(|| self.create_upload(path, &lost)).await;
+        let lost = lost.into_inner();
+        if lost > 0 {
+            let before = before.as_ref().ok().map(|(ids, _)| ids.as_slice());
+            let ours = created.as_ref().ok().map(|(id, _)| id.as_str());
+            self.abort_lost_uploads(path, before, ours, lost).await;
+        }
+        let (upload_id, create_retries) = created?;
+        let list_retries = before.map_or(0, |(_, r)| r);
         match self
             .upload_parts(path, &upload_id, first, stream, mode)
             .await
         {
-            Ok(res) => Ok(res),
+            Ok(mut res) => {
+                res.retries += list_retries + create_retries;
+                Ok(res)
+            }
             Err(e) => {
-                let abort = self
-                    .inner
-                    .client
-                    .abort_multipart_upload()
-                    .bucket(&c.bucket)
-                    .key(Self::key(path))
-                    .upload_id(&upload_id)
-                    .send()
-                    .await;
-                if let Err(abort_err) = abort {
+                if let Err(abort_err) = policy.run(|| self.abort_upload(path, &upload_id)).await {
                     tracing::warn!(
                         uri = %self.uri(path),
                         upload_id,
-                        error = %source_chain(&abort_err),
-                        "could not abort a failed multipart upload; `iomanager gc` removes it"
+                        error = %abort_err,
+                        "could not abort a failed multipart upload; a lifecycle rule \
+                         (AbortIncompleteMultipartUpload) removes it"
                     );
                 }
                 Err(e)
@@ -263,6 +276,138 @@ impl S3Storage {
         }
     }
 
+    /// Starts a multipart upload and returns its id. Failed attempts whose answer may have been
+    /// lost after the store acted on them (see [`answer_may_be_lost`]) are counted in `lost`.
+    async fn create_upload(&self, path: &ObjectPath, lost: &AtomicU32) -> Result<String> {
+        let created = self
+            .inner
+            .client
+            .create_multipart_upload()
+            .bucket(self.bucket())
+            .key(Self::key(path))
+            .send()
+            .await
+            .map_err(|e| {
+                if answer_may_be_lost(&e) {
+                    lost.fetch_add(1, Ordering::SeqCst);
+                }
+                self.err(e, path, Call::Other)
+            })?;
+        created.upload_id().map(str::to_owned).ok_or_else(|| {
+            Error::backend(
+                self.uri(path),
+                "the store returned no multipart upload id",
+                None,
+            )
+        })
+    }
+
+    /// The ids of the multipart uploads of exactly `path` in progress (the first 1000).
+    async fn list_uploads(&self, path: &ObjectPath) -> Result<Vec<String>> {
+        let key = Self::key(path);
+        let listed = self
+            .inner
+            .client
+            .list_multipart_uploads()
+            .bucket(self.bucket())
+            .prefix(key)
+            .send()
+            .await
+            .map_err(|e| self.err(e, path, Call::Other))?;
+        Ok(listed
+            .uploads()
+            .iter()
+            .filter(|u| u.key() == Some(key))
+            .filter_map(|u| u.upload_id().map(str::to_owned))
+            .collect())
+    }
+
+    /// Aborts the uploads that `lost` create attempts whose answer was lost may have started:
+    /// those of this key that are neither in `before` nor `ours`. More new uploads than lost
+    /// answers mean another writer is uploading the same key right now; then nothing is aborted
+    /// (its upload must not break), and a warning names the key.
+    async fn abort_lost_uploads(
+        &self,
+        path: &ObjectPath,
+        before: Option<&[String]>,
+        ours: Option<&str>,
+        lost: u32,
+    ) {
+        const LEFT: &str = "a lifecycle rule (AbortIncompleteMultipartUpload) removes it";
+        let uri = self.uri(path);
+        let policy = &self.inner.config.retry;
+        let listed = match before {
+            Some(before) => policy
+                .run(|| self.list_uploads(path))
+                .await
+                .map(|(now, _)| {
+                    now.into_iter()
+                        .filter(|id| Some(id.as_str()) != ours && !before.contains(id))
+                        .collect::<Vec<_>>()
+                }),
+            None => Err(Error::backend(
+                uri.clone(),
+                "the uploads in progress before the create could not be listed",
+                None,
+            )),
+        };
+        let strays = match listed {
+            Ok(strays) if strays.len() <= lost as usize => strays,
+            Ok(strays) => {
+                tracing::warn!(
+                    %uri,
+                    new_uploads = strays.len(),
+                    lost,
+                    "another writer is uploading this key too, so the multipart upload a lost \
+                     create answer started cannot be told apart and is left; {LEFT}"
+                );
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(
+                    %uri,
+                    error = %e,
+                    "a create whose answer was lost may have started a multipart upload that \
+                     cannot be found; {LEFT}"
+                );
+                return;
+            }
+        };
+        for id in strays {
+            if let Err(e) = policy.run(|| self.abort_upload(path, &id)).await {
+                tracing::warn!(
+                    %uri,
+                    upload_id = %id,
+                    error = %e,
+                    "could not abort a multipart upload started by a create whose answer was \
+                     lost; {LEFT}"
+                );
+            }
+        }
+    }
+
+    /// Aborts a multipart upload. One that is already gone (an earlier attempt whose answer was
+    /// lost aborted it) counts as aborted.
+    async fn abort_upload(&self, path: &ObjectPath, upload_id: &str) -> Result<()> {
+        let aborted = self
+            .inner
+            .client
+            .abort_multipart_upload()
+            .bucket(self.bucket())
+            .key(Self::key(path))
+            .upload_id(upload_id)
+            .send()
+            .await;
+        match aborted {
+            Ok(_) => Ok(()),
+            Err(e) => match self.err(e, path, Call::Other) {
+                e if e.is_not_found() => Ok(()),
+                e => Err(e),
+            },
+        }
+    }
+
+    /// Uploads the parts (each retried on its own) and completes the upload (retried too).
     async fn upload_parts(
         &self,
         path: &ObjectPath,
@@ -272,11 +417,13 @@ impl S3Storage {
         mode: &PutMode,
     ) -> Result<PutResult> {
         let c = &self.inner.config;
+        let policy = &c.retry;
         let part_size = c.part_size as usize;
         let mut in_flight = FuturesOrdered::new();
         let mut parts: Vec<CompletedPart> = Vec::new();
         let mut number = 0i32;
         let mut total = 0u64;
+        let mut retries = 0u32;
         let mut done = false;
         loop {
             // Fill the buffer to a part, or to the end of the stream.
@@ -294,30 +441,56 @@ impl S3Storage {
                 };
                 number += 1;
                 total += body.len() as u64;
-                in_flight.push_back(self.upload_part(path, upload_id, number, body.freeze()));
+                let body = body.freeze();
+                in_flight.push_back(
+                    policy.run(move || self.upload_part(path, upload_id, number, body.clone())),
+                );
             }
             // Keep at most `upload_concurrency` parts in flight.
             while in_flight.len() >= c.upload_concurrency
                 || (done && buf.is_empty() && !in_flight.is_empty())
             {
                 if let Some(part) = in_flight.next().await {
-                    parts.push(part?);
+                    let (part, part_retries) = part?;
+                    retries += part_retries;
+                    parts.push(part);
                 }
             }
             if done && buf.is_empty() {
                 break;
             }
         }
+        let (version, complete_retries) = policy
+            .run(|| self.complete_upload(path, upload_id, &parts, mode))
+            .await?;
+        Ok(PutResult {
+            version,
+            bytes: total,
+            retries: retries + complete_retries,
+        })
+    }
+
+    /// Completes a multipart upload with `parts`, honouring `mode`; the new object's ETag.
+    /// Retrying a completion whose answer was lost completes the same upload again, which moto
+    /// answers with success (the object is the completed upload); a store that answers
+    /// `NoSuchUpload` instead fails the put although the object was written in full.
+    async fn complete_upload(
+        &self,
+        path: &ObjectPath,
+        upload_id: &str,
+        parts: &[CompletedPart],
+        mode: &PutMode,
+    ) -> Result<Option<String>> {
         let mut req = self
             .inner
             .client
             .complete_multipart_upload()
-            .bucket(&c.bucket)
+            .bucket(self.bucket())
             .key(Self::key(path))
             .upload_id(upload_id)
             .multipart_upload(
                 CompletedMultipartUpload::builder()
-                    .set_parts(Some(parts))
+                    .set_parts(Some(parts.to_vec()))
                     .build(),
             );
         req = match mode {
@@ -331,11 +504,7 @@ impl S3Storage {
             Call::ConditionalWrite
         };
         let out = req.send().await.map_err(|e| self.err(e, path, call))?;
-        Ok(PutResult {
-            version: out.e_tag().map(str::to_owned),
-            bytes: total,
-            retries: 0,
-        })
+        Ok(out.e_tag().map(str::to_owned))
     }
 
     async fn upload_part(
@@ -465,7 +634,19 @@ impl Storage for S3Storage {
         while buf.len() <= threshold {
             match stream.next().await {
                 Some(chunk) => buf.extend_from_slice(&chunk?),
-                None => return self.put_single(path, buf.freeze(), &opts.mode).await,
+                None => {
+                    // The whole object is in memory, so a failed PUT can be sent again; a
+                    // streamed put is not replayed by RetryStorage, so it is retried here.
+                    let body = buf.freeze();
+                    let (mut res, retries) = self
+                        .inner
+                        .config
+                        .retry
+                        .run(|| self.put_single(path, body.clone(), &opts.mode))
+                        .await?;
+                    res.retries += retries;
+                    return Ok(res);
+                }
             }
         }
         self.put_multipart(path, buf, stream, &opts.mode).await
@@ -615,4 +796,14 @@ impl Storage for S3Storage {
 
 fn to_chrono(t: &aws_sdk_s3::primitives::DateTime) -> Option<chrono::DateTime<chrono::Utc>> {
     chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+}
+
+/// Whether a failed call may still have taken effect on the store: anything but an error answer
+/// from the store itself (a cut-off answer, a timeout, a connection lost after sending) leaves
+/// that open.
+fn answer_may_be_lost<E, R>(err: &SdkError<E, R>) -> bool {
+    !matches!(
+        err,
+        SdkError::ServiceError(_) | SdkError::ConstructionFailure(_)
+    )
 }

@@ -9,7 +9,9 @@
 //! - [`manager`]: asset paths, partitions, multi-dimensional partitions, missing partitions,
 //!   op outputs, receipts; [`storage_manager`] adds what `StorageIoManager` promises over a
 //!   storage (exact paths, transition to partitioned, corruption, retries, bounded concurrency).
-//! - [`faults`]: wrappers that inject transient failures or count calls.
+//! - [`faults`]: wrappers that inject transient failures or count calls; [`proxy`]: an HTTP/1.1
+//!   proxy that injects faults (dropped connections, 500/503/429, cut-off responses, delays)
+//!   between a cloud SDK and its loopback service.
 //!
 //! Each suite is a set of plain `async fn`s plus a macro that gives one named `#[test]` per
 //! behaviour:
@@ -22,6 +24,7 @@
 pub mod codec;
 pub mod faults;
 pub mod manager;
+pub mod proxy;
 pub mod storage;
 pub mod storage_manager;
 
