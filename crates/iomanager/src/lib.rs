@@ -64,6 +64,8 @@
 //! |---|---|
 //! | *(always)* | core types, [`MemoryIoManager`], [`MemoryStorage`], MessagePack |
 //! | `fs` *(default)* | `FsStorage`, `FsIoManager`: crash-safe local files |
+//! | `s3` | `s3::S3Storage`, `s3::S3IoManager` on aws-sdk-s3 |
+//! | `object-store` | `object_store::ObjectStoreStorage` over any `object_store` store |
 //! | `full` | every backend available in this build |
 //!
 //! Backends for local files, S3, GCS, Azure Blob, Parquet, JSON Lines and SQL join this table
@@ -81,6 +83,18 @@ pub mod fs {
 
 #[cfg(feature = "fs")]
 pub use iomanager_fs::{FsIoManager, FsStorage};
+
+/// Amazon S3 and S3-compatible stores (feature `s3`).
+#[cfg(feature = "s3")]
+pub mod s3 {
+    pub use iomanager_s3::*;
+}
+
+/// Any `object_store` store as a [`Storage`] (feature `object-store`).
+#[cfg(feature = "object-store")]
+pub mod object_store {
+    pub use iomanager_object_store::*;
+}
 
 /// The in-memory backends.
 pub mod memory {
