@@ -7,10 +7,12 @@
 //!   `cargo xtask bench --compare-dagster` runs the side-by-side benchmark against Dagster
 //!   (the `fs_vs_dagster` bench of `iomanager-fs`, `benches/dagster/bench_dagster.py` in a
 //!   virtualenv, a `dd` run for the disk's own rate) and writes
-//!   `target/iomanager-bench/report.md`.
+//!   `target/iomanager-bench/report.md`; `cargo xtask bench --compare-dagster-s3` does the
+//!   same for S3 against one moto server (`bench_s3`), writing `report_s3.md`.
 //!
 //! Only the standard library is used, so building this tool costs next to nothing.
 
+mod bench_s3;
 mod services;
 
 use services::Services;
@@ -45,7 +47,7 @@ commands:
       Run `cargo bench --workspace [<cargo bench args>...]` (criterion benchmarks) and
       print where criterion writes its reports.
 
-  bench --compare-dagster [--quick] [<cargo bench args>...]
+  bench --compare-dagster [--quick] [--report-only] [<cargo bench args>...]
       Side-by-side benchmark against Dagster's own I/O managers, writing
       target/iomanager-bench/report.md:
         venv     make target/dagster-venv (python3 -m venv) and pip install
@@ -62,6 +64,20 @@ commands:
       (default 300): on ext4, files created soon after many were deleted are much slower.
       --quick        smaller counts and a single repetition on both sides (smoke run)
       --report-only  only rewrite report.md from the result files already there
+
+  bench --compare-dagster-s3 [--quick] [--report-only] [<cargo bench args>...]
+      iomanager's S3IoManager against Dagster's S3PickleIOManager (dagster-aws) on ONE moto
+      server, writing target/iomanager-bench/report_s3.md:
+        venv     as above, plus dagster-aws from requirements.txt when it is missing
+        build    cargo bench --no-run -p iomanager-s3 --bench s3_vs_dagster
+        moto     start moto on a free 127.0.0.1 port (as `test` does), create the bucket
+        rust     cargo bench -p iomanager-s3 --bench s3_vs_dagster (rust_s3.json; the server
+                 in IOMANAGER_BENCH_S3_ENDPOINT and IOMANAGER_BENCH_S3_BUCKET)
+        dagster  benches/dagster/bench_dagster_s3.py against the same server
+                 (dagster_s3.json); then moto is stopped
+        report   combine rust_s3.json and dagster_s3.json into report_s3.md
+      --quick        smaller counts and a single repetition on both sides (smoke run)
+      --report-only  only rewrite report_s3.md from the result files already there
 
   help
       Print this text.
@@ -92,6 +108,7 @@ fn main() -> ExitCode {
             Ok(test_args) => run_test(&test_args),
             Err(message) => usage_error(&message),
         },
+        Some("bench") if bench_s3::requested(&rest) => bench_s3::run(&rest),
         Some("bench") => match BenchArgs::parse(rest.iter().cloned()) {
             Ok(bench_args) if bench_args.compare_dagster => run_compare_dagster(&bench_args, &rest),
             Ok(bench_args) => run_bench(&bench_args.cargo_bench_args),

@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 /// aws-sdk-s3).
 const MOTO_REQUIREMENT: &str = "moto[server]==5.2.5";
 /// The moto version `MOTO_REQUIREMENT` installs.
-const MOTO_VERSION: &str = "5.2.5";
+pub const MOTO_VERSION: &str = "5.2.5";
+/// The variable that passes moto's endpoint to the S3 tests.
+const S3_ENDPOINT_VAR: &str = "IOMANAGER_TEST_S3_ENDPOINT";
 /// How long a service may take to answer after it was started.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -34,6 +36,31 @@ pub struct Services {
 impl Services {
     /// Installs what is missing, starts every service and returns once all answer.
     pub fn start(root: &Path) -> Result<Self, String> {
+        let (mut services, logs) = Self::prepare(root)?;
+        services.start_moto(root, &logs)?;
+        services.print_env();
+        Ok(services)
+    }
+
+    /// Installs moto when missing and starts only moto, exactly as [`Services::start`] does
+    /// (for `cargo xtask bench --compare-dagster-s3`); its endpoint is
+    /// [`Services::s3_endpoint`].
+    pub fn start_moto_only(root: &Path) -> Result<Self, String> {
+        let (mut services, logs) = Self::prepare(root)?;
+        services.start_moto(root, &logs)?;
+        services.print_env();
+        Ok(services)
+    }
+
+    /// moto's endpoint (`http://127.0.0.1:<port>`), when it was started.
+    pub fn s3_endpoint(&self) -> Option<&str> {
+        self.env_vars()
+            .find(|(key, _)| *key == S3_ENDPOINT_VAR)
+            .map(|(_, value)| value)
+    }
+
+    /// No service yet, the environment every service shares, and the log directory.
+    fn prepare(root: &Path) -> Result<(Self, PathBuf), String> {
         let logs = root.join("target").join("services");
         fs::create_dir_all(&logs).map_err(|e| format!("cannot create {}: {e}", logs.display()))?;
         let mut services = Self::default();
@@ -41,11 +68,14 @@ impl Services {
         services
             .env
             .push(("AWS_EC2_METADATA_DISABLED".into(), "true".into()));
-        services.start_moto(root, &logs)?;
-        for (key, value) in &services.env {
+        Ok((services, logs))
+    }
+
+    /// Prints the environment passed on.
+    fn print_env(&self) {
+        for (key, value) in &self.env {
             println!("    {key}={value}");
         }
-        Ok(services)
     }
 
     /// The environment variables to pass to `cargo test`.
@@ -80,10 +110,8 @@ impl Services {
             .map_err(|e| format!("cannot start moto_server: {e}"))?;
         self.processes.push(("moto", child));
         self.wait_http("moto", port, &log)?;
-        self.env.push((
-            "IOMANAGER_TEST_S3_ENDPOINT".into(),
-            format!("http://127.0.0.1:{port}"),
-        ));
+        self.env
+            .push((S3_ENDPOINT_VAR.into(), format!("http://127.0.0.1:{port}")));
         println!(
             "    moto {MOTO_VERSION} on 127.0.0.1:{port} (log: {})",
             log.display()
