@@ -235,7 +235,7 @@ impl S3Storage {
     async fn put_multipart(
         &self,
         path: &ObjectPath,
-        first: BytesMut,
+        first: Pending,
         stream: ByteStream,
         mode: &PutMode,
     ) -> Result<PutResult> {
@@ -412,7 +412,7 @@ impl S3Storage {
         &self,
         path: &ObjectPath,
         upload_id: &str,
-        mut buf: BytesMut,
+        mut buf: Pending,
         mut stream: ByteStream,
         mode: &PutMode,
     ) -> Result<PutResult> {
@@ -429,19 +429,14 @@ impl S3Storage {
             // Fill the buffer to a part, or to the end of the stream.
             while !done && buf.len() < part_size {
                 match stream.next().await {
-                    Some(chunk) => buf.extend_from_slice(&chunk?),
+                    Some(chunk) => buf.push(chunk?),
                     None => done = true,
                 }
             }
             if !buf.is_empty() {
-                let body = if buf.len() > part_size {
-                    buf.split_to(part_size)
-                } else {
-                    buf.split()
-                };
+                let body = buf.take(part_size);
                 number += 1;
                 total += body.len() as u64;
-                let body = body.freeze();
                 in_flight.push_back(
                     policy.run(move || self.upload_part(path, upload_id, number, body.clone())),
                 );
@@ -558,6 +553,60 @@ impl S3Storage {
     }
 }
 
+/// Chunks of a streamed put waiting to become request bodies. A part is cut out of a large
+/// chunk without copying; only a part that spans several small chunks is copied together.
+#[derive(Debug, Default)]
+struct Pending {
+    chunks: std::collections::VecDeque<Bytes>,
+    len: usize,
+}
+
+impl Pending {
+    fn push(&mut self, chunk: Bytes) {
+        if !chunk.is_empty() {
+            self.len += chunk.len();
+            self.chunks.push_back(chunk);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The next `n` bytes (fewer at the end).
+    fn take(&mut self, n: usize) -> Bytes {
+        let n = n.min(self.len);
+        self.len -= n;
+        if let Some(front) = self.chunks.front_mut()
+            && front.len() >= n
+        {
+            let out = front.split_to(n);
+            if front.is_empty() {
+                self.chunks.pop_front();
+            }
+            return out;
+        }
+        let mut out = BytesMut::with_capacity(n);
+        while out.len() < n {
+            let Some(front) = self.chunks.front_mut() else {
+                break;
+            };
+            let need = n - out.len();
+            if front.len() <= need {
+                out.extend_from_slice(front);
+                self.chunks.pop_front();
+            } else {
+                out.extend_from_slice(&front.split_to(need));
+            }
+        }
+        out.freeze()
+    }
+}
+
 #[cfg(feature = "default-credentials")]
 async fn default_chain(b: aws_sdk_s3::config::Builder) -> Result<aws_sdk_s3::config::Builder> {
     let loaded = aws_config::defaults(BehaviorVersion::latest()).load().await;
@@ -630,14 +679,14 @@ impl Storage for S3Storage {
         }
         // Buffer up to the threshold: a small object is one PUT, a large one goes multipart.
         let threshold = self.inner.config.multipart_threshold as usize;
-        let mut buf = BytesMut::new();
+        let mut buf = Pending::default();
         while buf.len() <= threshold {
             match stream.next().await {
-                Some(chunk) => buf.extend_from_slice(&chunk?),
+                Some(chunk) => buf.push(chunk?),
                 None => {
                     // The whole object is in memory, so a failed PUT can be sent again; a
                     // streamed put is not replayed by RetryStorage, so it is retried here.
-                    let body = buf.freeze();
+                    let body = buf.take(buf.len());
                     let (mut res, retries) = self
                         .inner
                         .config
@@ -806,4 +855,37 @@ fn answer_may_be_lost<E, R>(err: &SdkError<E, R>) -> bool {
         err,
         SdkError::ServiceError(_) | SdkError::ConstructionFailure(_)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_are_cut_without_copying_large_chunks() {
+        let big = Bytes::from(vec![1u8; 100]);
+        let mut p = Pending::default();
+        p.push(big.clone());
+        let part = p.take(40);
+        assert_eq!(part.len(), 40);
+        assert_eq!(
+            part.as_ptr(),
+            big.as_ptr(),
+            "a slice of the chunk, not a copy"
+        );
+        assert_eq!(p.len(), 60);
+    }
+
+    #[test]
+    fn small_chunks_are_joined_in_order() {
+        let mut p = Pending::default();
+        for i in 0..10u8 {
+            p.push(Bytes::from(vec![i; 3]));
+        }
+        assert_eq!(&p.take(7)[..], &[0, 0, 0, 1, 1, 1, 2]);
+        let rest: Vec<u8> = (2..10u8).flat_map(|i| vec![i; 3]).skip(2).collect();
+        assert_eq!(&p.take(100)[..], &rest[..]);
+        assert!(p.is_empty());
+        assert!(p.take(5).is_empty());
+    }
 }
