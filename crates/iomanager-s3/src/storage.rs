@@ -883,7 +883,7 @@ mod tests {
             p.push(Bytes::from(vec![i; 3]));
         }
         assert_eq!(&p.take(7)[..], &[0, 0, 0, 1, 1, 1, 2]);
-        let rest: Vec<u8> = (2..10u8).flat_map(|i| vec![i; 3]).skip(2).collect();
+        let rest: Vec<u8> = (2..10u8).flat_map(|i| vec![i; 3]).skip(1).collect();
         assert_eq!(&p.take(100)[..], &rest[..]);
         assert!(p.is_empty());
         assert!(p.take(5).is_empty());
