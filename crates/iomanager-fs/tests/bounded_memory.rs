@@ -16,7 +16,12 @@ const LIMIT: u64 = 256 * 1024 * 1024;
 fn status(field: &str) -> u64 {
     let text = std::fs::read_to_string("/proc/self/status").unwrap();
     let line = text.lines().find(|l| l.starts_with(field)).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
+    line.split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse::<u64>()
+        .unwrap()
+        * 1024
 }
 
 /// Resets the peak resident set and returns the current one.
@@ -35,7 +40,10 @@ async fn two_gib_stream_to_disk_and_back_in_bounded_memory() {
     let chunks = futures::stream::iter(0..CHUNKS)
         .map(|i| Ok(Bytes::from(vec![(i % 251) as u8; CHUNK])))
         .boxed();
-    let res = storage.put_stream(&path, chunks, &PutOptions::default()).await.unwrap();
+    let res = storage
+        .put_stream(&path, chunks, &PutOptions::default())
+        .await
+        .unwrap();
     let store_extra = status("VmHWM:").saturating_sub(before);
     assert_eq!(res.bytes, (CHUNK * CHUNKS) as u64);
 
@@ -58,6 +66,14 @@ async fn two_gib_stream_to_disk_and_back_in_bounded_memory() {
         store_extra >> 20,
         load_extra >> 20
     );
-    assert!(store_extra < LIMIT, "storing 2 GiB grew RSS by {} MiB", store_extra >> 20);
-    assert!(load_extra < LIMIT, "loading 2 GiB grew RSS by {} MiB", load_extra >> 20);
+    assert!(
+        store_extra < LIMIT,
+        "storing 2 GiB grew RSS by {} MiB",
+        store_extra >> 20
+    );
+    assert!(
+        load_extra < LIMIT,
+        "loading 2 GiB grew RSS by {} MiB",
+        load_extra >> 20
+    );
 }
