@@ -164,6 +164,19 @@ pub fn check_put_mode(name: &str, caps: Capabilities, mode: &PutMode) -> Result<
     }
 }
 
+/// The checks every storage makes before a put: the mode is one it honours
+/// ([`check_put_mode`]), and the path names an object, not the storage root.
+pub fn check_put(name: &str, caps: Capabilities, path: &ObjectPath, mode: &PutMode) -> Result<()> {
+    check_put_mode(name, caps, mode)?;
+    if path.is_root() {
+        return Err(Error::invalid_key(
+            "",
+            format!("{name}: cannot store an object at the storage root"),
+        ));
+    }
+    Ok(())
+}
+
 /// `bytes[range]`, clamped to the length (an empty result past the end).
 pub fn slice_range(bytes: &Bytes, range: Range<u64>) -> Bytes {
     let len = bytes.len() as u64;

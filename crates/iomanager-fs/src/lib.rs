@@ -47,7 +47,7 @@ use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use iomanager_core::storage::check_put_mode;
+use iomanager_core::storage::check_put;
 use iomanager_core::{
     ByteStream, Capabilities, Error, Location, MessagePackCodec, ObjectMeta, ObjectPath,
     PathLayout, PutMode, PutOptions, PutResult, Result, Storage, StorageIoManager,
@@ -567,13 +567,7 @@ impl Storage for FsStorage {
     }
 
     async fn put(&self, path: &ObjectPath, bytes: Bytes, opts: &PutOptions) -> Result<PutResult> {
-        check_put_mode(self.name(), self.capabilities(), &opts.mode)?;
-        if path.is_root() {
-            return Err(Error::invalid_key(
-                "",
-                "cannot store an object at the storage root",
-            ));
-        }
+        check_put(self.name(), self.capabilities(), path, &opts.mode)?;
         let target = self.local_path(path);
         let uri = self.uri(path);
         let mode = opts.mode.clone();
@@ -588,13 +582,7 @@ impl Storage for FsStorage {
         mut stream: ByteStream,
         opts: &PutOptions,
     ) -> Result<PutResult> {
-        check_put_mode(self.name(), self.capabilities(), &opts.mode)?;
-        if path.is_root() {
-            return Err(Error::invalid_key(
-                "",
-                "cannot store an object at the storage root",
-            ));
-        }
+        check_put(self.name(), self.capabilities(), path, &opts.mode)?;
         let target = self.local_path(path);
         let uri = self.uri(path);
         let dir = target.parent().unwrap_or(Path::new("/")).to_path_buf();

@@ -32,7 +32,7 @@ use std::sync::{Arc, RwLock};
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use iomanager_core::storage::{check_put_mode, slice_range, under_prefix};
+use iomanager_core::storage::{check_put, slice_range, under_prefix};
 use iomanager_core::{
     Address, AssetKey, Capabilities, Error, ExistingObjects, InputContext, IoManager, Location,
     ObjectMeta, ObjectPath, OutputContext, OutputReceipt, PartitionKey, PutMode, PutOptions,
@@ -134,13 +134,7 @@ impl Storage for MemoryStorage {
     }
 
     async fn put(&self, path: &ObjectPath, bytes: Bytes, opts: &PutOptions) -> Result<PutResult> {
-        check_put_mode(self.name(), self.capabilities(), &opts.mode)?;
-        if path.is_root() {
-            return Err(Error::invalid_key(
-                "",
-                "cannot store an object at the storage root",
-            ));
-        }
+        check_put(self.name(), self.capabilities(), path, &opts.mode)?;
         let mut map = self.objects.write().map_err(|_| poisoned())?;
         match (&opts.mode, map.get(path)) {
             (PutMode::Overwrite, _) => {}

@@ -19,7 +19,7 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
-use iomanager_core::storage::check_put_mode;
+use iomanager_core::storage::check_put;
 use iomanager_core::{
     ByteStream, Capabilities, Error, ErrorKind, ObjectMeta, ObjectPath, PutMode, PutOptions,
     PutResult, Result, Storage,
@@ -650,13 +650,7 @@ impl Storage for S3Storage {
     }
 
     async fn put(&self, path: &ObjectPath, bytes: Bytes, opts: &PutOptions) -> Result<PutResult> {
-        check_put_mode(self.name(), self.capabilities(), &opts.mode)?;
-        if path.is_root() {
-            return Err(Error::invalid_key(
-                "",
-                "cannot store an object at the bucket root",
-            ));
-        }
+        check_put(self.name(), self.capabilities(), path, &opts.mode)?;
         if bytes.len() as u64 > self.inner.config.multipart_threshold {
             let chunk: ByteStream = futures::stream::once(async move { Ok(bytes) }).boxed();
             return self.put_stream(path, chunk, opts).await;
@@ -670,13 +664,7 @@ impl Storage for S3Storage {
         mut stream: ByteStream,
         opts: &PutOptions,
     ) -> Result<PutResult> {
-        check_put_mode(self.name(), self.capabilities(), &opts.mode)?;
-        if path.is_root() {
-            return Err(Error::invalid_key(
-                "",
-                "cannot store an object at the bucket root",
-            ));
-        }
+        check_put(self.name(), self.capabilities(), path, &opts.mode)?;
         // Buffer up to the threshold: a small object is one PUT, a large one goes multipart.
         let threshold = self.inner.config.multipart_threshold as usize;
         let mut buf = Pending::default();
