@@ -204,6 +204,19 @@ mod tests {
     }
 
     #[test]
+    fn puts_at_the_root_are_refused() {
+        let caps = Capabilities {
+            create_only: true,
+            if_version: true,
+        };
+        let err = check_put("fs", caps, &ObjectPath::root(), &PutMode::Overwrite).unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::InvalidKey);
+        assert!(err.to_string().contains("storage root"), "{err}");
+        let path = ObjectPath::parse("a/b").unwrap();
+        assert!(check_put("fs", caps, &path, &PutMode::CreateOnly).is_ok());
+    }
+
+    #[test]
     fn unsupported_mode_is_reported() {
         let err = check_put_mode("x", Capabilities::default(), &PutMode::CreateOnly).unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::Unsupported);
