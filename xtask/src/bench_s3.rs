@@ -27,9 +27,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::services::{MOTO_VERSION, Services};
 use crate::{
     CaseNumbers, ComparePaths, Json, MIB, MachineInfo, Outcome, StepReport, cargo, case_list,
-    compare_command_line, ensure_dagster_venv, format_megabytes, format_ratio, format_size,
-    group_thousands, header_field, load_json, remove_stale, render, run_status, settle_disk,
-    summary_line, usage_error, utc_timestamp, workspace_root,
+    compare_command_line, ensure_dagster_venv, format_megabytes, format_ratio, group_thousands,
+    header_field, load_json, remove_stale, render, run_status, settle_disk, summary_line,
+    usage_error, utc_timestamp, workspace_root, write_unmatched_and_raw,
 };
 
 /// The option that selects this benchmark.
@@ -642,44 +642,13 @@ fn render_s3_report(inputs: &S3ReportInputs) -> String {
         }
     }
 
-    let unmatched: Vec<&(String, CaseNumbers)> = dagster_cases
-        .iter()
-        .filter(|(name, _)| !rust_cases.iter().any(|(case, _)| case == name))
-        .collect();
-    if !unmatched.is_empty() {
-        let _ = writeln!(out, "\n## Dagster cases without an iomanager counterpart\n");
-        let _ = writeln!(out, "| case | Dagster | peak RSS extra |");
-        let _ = writeln!(out, "|---|--:|--:|");
-        for (case, numbers) in unmatched {
-            let _ = writeln!(
-                out,
-                "| `{case}` | {} | {} |",
-                format_s3_rate(case, s3_rate(case, numbers)),
-                format_megabytes(numbers.peak_rss_extra_bytes)
-            );
-        }
-    }
-
-    let _ = writeln!(out, "\n## Raw numbers\n");
-    let _ = writeln!(
-        out,
-        "| side | case | seconds | count | stored | peak RSS extra |"
+    write_unmatched_and_raw(
+        &mut out,
+        &rust_cases,
+        &dagster_cases,
+        |name| rust_cases.iter().any(|(case, _)| case == name),
+        |case, numbers| format_s3_rate(case, s3_rate(case, numbers)),
     );
-    let _ = writeln!(out, "|---|---|--:|--:|--:|--:|");
-    for (side, cases) in [("iomanager", &rust_cases), ("Dagster", &dagster_cases)] {
-        for (case, numbers) in cases {
-            let _ = writeln!(
-                out,
-                "| {side} | `{case}` | {:.4} | {} | {} | {} |",
-                numbers.seconds,
-                numbers
-                    .count
-                    .map_or_else(|| "–".to_owned(), |count| group_thousands(count as u64)),
-                format_size(numbers.bytes),
-                format_megabytes(numbers.peak_rss_extra_bytes)
-            );
-        }
-    }
 
     let _ = writeln!(
         out,

@@ -1412,48 +1412,17 @@ fn render_report(inputs: &ReportInputs) -> String {
         }
     }
 
-    let unmatched: Vec<&(String, CaseNumbers)> = dagster_cases
-        .iter()
-        .filter(|(name, _)| {
-            !rust_cases
+    write_unmatched_and_raw(
+        &mut out,
+        &rust_cases,
+        &dagster_cases,
+        |name| {
+            rust_cases
                 .iter()
-                .any(|(case, _)| dagster_case_for(case).as_deref() == Some(name.as_str()))
-        })
-        .collect();
-    if !unmatched.is_empty() {
-        let _ = writeln!(out, "\n## Dagster cases without an iomanager counterpart\n");
-        let _ = writeln!(out, "| case | Dagster | peak RSS extra |");
-        let _ = writeln!(out, "|---|--:|--:|");
-        for (case, numbers) in unmatched {
-            let _ = writeln!(
-                out,
-                "| `{case}` | {} | {} |",
-                format_rate(case, case_rate(case, numbers)),
-                format_megabytes(numbers.peak_rss_extra_bytes)
-            );
-        }
-    }
-
-    let _ = writeln!(out, "\n## Raw numbers\n");
-    let _ = writeln!(
-        out,
-        "| side | case | seconds | count | stored | peak RSS extra |"
+                .any(|(case, _)| dagster_case_for(case).as_deref() == Some(name))
+        },
+        |case, numbers| format_rate(case, case_rate(case, numbers)),
     );
-    let _ = writeln!(out, "|---|---|--:|--:|--:|--:|");
-    for (side, cases) in [("iomanager", &rust_cases), ("Dagster", &dagster_cases)] {
-        for (case, numbers) in cases {
-            let _ = writeln!(
-                out,
-                "| {side} | `{case}` | {:.4} | {} | {} | {} |",
-                numbers.seconds,
-                numbers
-                    .count
-                    .map_or_else(|| "–".to_owned(), |count| group_thousands(count as u64)),
-                format_size(numbers.bytes),
-                format_megabytes(numbers.peak_rss_extra_bytes)
-            );
-        }
-    }
 
     let _ = writeln!(
         out,
@@ -1740,6 +1709,56 @@ impl JsonParser<'_> {
 }
 
 /// Unit tests of the argument parsing, the dependency rule and the summary line.
+/// Writes what every side-by-side report shares after its main table: the Dagster cases that
+/// no iomanager case matched (`matched(name)` says whether one does), and the raw numbers of
+/// both sides.
+fn write_unmatched_and_raw(
+    out: &mut String,
+    rust_cases: &[(String, CaseNumbers)],
+    dagster_cases: &[(String, CaseNumbers)],
+    matched: impl Fn(&str) -> bool,
+    rate: impl Fn(&str, &CaseNumbers) -> String,
+) {
+    let unmatched: Vec<&(String, CaseNumbers)> = dagster_cases
+        .iter()
+        .filter(|(name, _)| !matched(name))
+        .collect();
+    if !unmatched.is_empty() {
+        let _ = writeln!(out, "\n## Dagster cases without an iomanager counterpart\n");
+        let _ = writeln!(out, "| case | Dagster | peak RSS extra |");
+        let _ = writeln!(out, "|---|--:|--:|");
+        for (case, numbers) in unmatched {
+            let _ = writeln!(
+                out,
+                "| `{case}` | {} | {} |",
+                rate(case, numbers),
+                format_megabytes(numbers.peak_rss_extra_bytes)
+            );
+        }
+    }
+
+    let _ = writeln!(out, "\n## Raw numbers\n");
+    let _ = writeln!(
+        out,
+        "| side | case | seconds | count | stored | peak RSS extra |"
+    );
+    let _ = writeln!(out, "|---|---|--:|--:|--:|--:|");
+    for (side, cases) in [("iomanager", rust_cases), ("Dagster", dagster_cases)] {
+        for (case, numbers) in cases {
+            let _ = writeln!(
+                out,
+                "| {side} | `{case}` | {:.4} | {} | {} | {} |",
+                numbers.seconds,
+                numbers
+                    .count
+                    .map_or_else(|| "–".to_owned(), |count| group_thousands(count as u64)),
+                format_size(numbers.bytes),
+                format_megabytes(numbers.peak_rss_extra_bytes)
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,17 +4,15 @@
 //! names in `IOMANAGER_TEST_S3_ENDPOINT`. Without that variable the S3 tests fail; they are
 //! never skipped.
 
-use std::ops::Range;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
 use iomanager_core::{
-    ByteStream, Capabilities, ErrorKind, ObjectMeta, ObjectPath, PutMode, PutOptions, PutResult,
-    Result, Storage,
+    ByteStream, Capabilities, ErrorKind, ObjectPath, PutMode, PutOptions, Result, Storage,
 };
 use iomanager_object_store::ObjectStoreStorage;
+use iomanager_testkit::faults::Guarded;
 use iomanager_testkit::{storage_manager_suite, storage_suite};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
@@ -88,45 +86,18 @@ impl TempFs {
     }
 }
 
-#[async_trait]
-impl Storage for TempFs {
-    fn name(&self) -> &str {
-        self.storage.name()
+impl std::ops::Deref for TempFs {
+    type Target = ObjectStoreStorage;
+    fn deref(&self) -> &ObjectStoreStorage {
+        &self.storage
     }
-    fn capabilities(&self) -> Capabilities {
-        self.storage.capabilities()
-    }
-    fn uri(&self, path: &ObjectPath) -> String {
-        self.storage.uri(path)
-    }
-    async fn put(&self, path: &ObjectPath, bytes: Bytes, opts: &PutOptions) -> Result<PutResult> {
-        self.storage.put(path, bytes, opts).await
-    }
-    async fn put_stream(
-        &self,
-        path: &ObjectPath,
-        stream: ByteStream,
-        opts: &PutOptions,
-    ) -> Result<PutResult> {
-        self.storage.put_stream(path, stream, opts).await
-    }
-    async fn get(&self, path: &ObjectPath) -> Result<Bytes> {
-        self.storage.get(path).await
-    }
-    async fn get_range(&self, path: &ObjectPath, range: Range<u64>) -> Result<Bytes> {
-        self.storage.get_range(path, range).await
-    }
-    async fn get_stream(&self, path: &ObjectPath) -> Result<ByteStream> {
-        self.storage.get_stream(path).await
-    }
-    async fn head(&self, path: &ObjectPath) -> Result<ObjectMeta> {
-        self.storage.head(path).await
-    }
-    async fn delete(&self, path: &ObjectPath) -> Result<()> {
-        self.storage.delete(path).await
-    }
-    async fn list(&self, prefix: &ObjectPath, limit: Option<usize>) -> Result<Vec<ObjectMeta>> {
-        self.storage.list(prefix, limit).await
+}
+
+impl TempFs {
+    /// The storage for the suites, owning the directory.
+    fn shared(capabilities: Capabilities) -> Arc<dyn Storage> {
+        let TempFs { storage, dir } = TempFs::new(capabilities);
+        Arc::new(Guarded::new(Arc::new(storage), dir))
     }
 }
 
@@ -136,11 +107,9 @@ const LOCAL_CAPS: Capabilities = Capabilities {
     if_version: false,
 };
 
-storage_suite!(local_file_system, || async {
-    Arc::new(TempFs::new(LOCAL_CAPS)) as Arc<dyn Storage>
-});
+storage_suite!(local_file_system, || async { TempFs::shared(LOCAL_CAPS) });
 storage_manager_suite!(manager_over_local_file_system, || async {
-    Arc::new(TempFs::new(LOCAL_CAPS)) as Arc<dyn Storage>
+    TempFs::shared(LOCAL_CAPS)
 });
 
 /// A stream that yields `n` chunks of `size` bytes and then fails.

@@ -12,6 +12,17 @@ pub(crate) enum Call {
     ConditionalWrite,
 }
 
+impl Call {
+    /// The kind of call a write with `mode` is.
+    pub(crate) fn for_mode(mode: &iomanager_core::PutMode) -> Self {
+        if matches!(mode, iomanager_core::PutMode::Overwrite) {
+            Call::Other
+        } else {
+            Call::ConditionalWrite
+        }
+    }
+}
+
 /// Maps an SDK error for the object at `uri` (on `endpoint`) into [`Error`]:
 /// 404/`NoSuchKey` → not found; 412/409 on a conditional write → precondition failed;
 /// 403 → permission denied; 429/`SlowDown`/5xx/timeouts/connection failures → transient

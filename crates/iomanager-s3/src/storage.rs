@@ -28,6 +28,19 @@ use iomanager_core::{
 use crate::config::{S3Config, S3Credentials};
 use crate::error::{Call, map_sdk_error, source_chain};
 
+/// Adds the headers of a put mode to a request that writes an object (`PutObject` or
+/// `CompleteMultipartUpload`, which have the same conditional-write methods but no common
+/// trait): `If-None-Match: *` for create-only, `If-Match: <ETag>` for if-version.
+macro_rules! with_conditions {
+    ($req:expr, $mode:expr) => {
+        match $mode {
+            PutMode::Overwrite => $req,
+            PutMode::CreateOnly => $req.if_none_match("*"),
+            PutMode::IfVersion(etag) => $req.if_match(etag),
+        }
+    };
+}
+
 struct Inner {
     client: Client,
     config: S3Config,
@@ -198,7 +211,7 @@ impl S3Storage {
         mode: &PutMode,
     ) -> Result<PutResult> {
         let len = body.len() as u64;
-        let mut req = self
+        let req = self
             .inner
             .client
             .put_object()
@@ -206,17 +219,10 @@ impl S3Storage {
             .key(Self::key(path))
             .content_length(len as i64)
             .body(SdkStream::from(body));
-        req = match mode {
-            PutMode::Overwrite => req,
-            PutMode::CreateOnly => req.if_none_match("*"),
-            PutMode::IfVersion(etag) => req.if_match(etag),
-        };
-        let call = if matches!(mode, PutMode::Overwrite) {
-            Call::Other
-        } else {
-            Call::ConditionalWrite
-        };
-        let out = req.send().await.map_err(|e| self.err(e, path, call))?;
+        let out = with_conditions!(req, mode)
+            .send()
+            .await
+            .map_err(|e| self.err(e, path, Call::for_mode(mode)))?;
         Ok(PutResult {
             version: out.e_tag().map(str::to_owned),
             bytes: len,
@@ -476,7 +482,7 @@ impl S3Storage {
         parts: &[CompletedPart],
         mode: &PutMode,
     ) -> Result<Option<String>> {
-        let mut req = self
+        let req = self
             .inner
             .client
             .complete_multipart_upload()
@@ -488,17 +494,10 @@ impl S3Storage {
                     .set_parts(Some(parts.to_vec()))
                     .build(),
             );
-        req = match mode {
-            PutMode::Overwrite => req,
-            PutMode::CreateOnly => req.if_none_match("*"),
-            PutMode::IfVersion(etag) => req.if_match(etag),
-        };
-        let call = if matches!(mode, PutMode::Overwrite) {
-            Call::Other
-        } else {
-            Call::ConditionalWrite
-        };
-        let out = req.send().await.map_err(|e| self.err(e, path, call))?;
+        let out = with_conditions!(req, mode)
+            .send()
+            .await
+            .map_err(|e| self.err(e, path, Call::for_mode(mode)))?;
         Ok(out.e_tag().map(str::to_owned))
     }
 

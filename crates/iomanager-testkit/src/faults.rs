@@ -168,3 +168,67 @@ impl Storage for CountingStorage {
         self.inner.list(prefix, limit).await
     }
 }
+
+/// A storage that keeps a guard value alive as long as the storage itself: a temporary
+/// directory, a bucket to clean up, a server handle. Every call goes to the wrapped storage, so
+/// a backend's tests can hand a fixture-owning storage to the suite macros without writing
+/// the delegation again.
+#[derive(Debug)]
+pub struct Guarded<G> {
+    inner: Arc<dyn Storage>,
+    guard: G,
+}
+
+impl<G: std::fmt::Debug + Send + Sync> Guarded<G> {
+    /// Wraps `inner`, keeping `guard` until the storage is dropped.
+    pub fn new(inner: Arc<dyn Storage>, guard: G) -> Self {
+        Self { inner, guard }
+    }
+
+    /// The guard.
+    pub fn guard(&self) -> &G {
+        &self.guard
+    }
+}
+
+#[async_trait]
+impl<G: std::fmt::Debug + Send + Sync> Storage for Guarded<G> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    fn uri(&self, path: &ObjectPath) -> String {
+        self.inner.uri(path)
+    }
+    async fn put(&self, path: &ObjectPath, bytes: Bytes, opts: &PutOptions) -> Result<PutResult> {
+        self.inner.put(path, bytes, opts).await
+    }
+    async fn put_stream(
+        &self,
+        path: &ObjectPath,
+        stream: ByteStream,
+        opts: &PutOptions,
+    ) -> Result<PutResult> {
+        self.inner.put_stream(path, stream, opts).await
+    }
+    async fn get(&self, path: &ObjectPath) -> Result<Bytes> {
+        self.inner.get(path).await
+    }
+    async fn get_range(&self, path: &ObjectPath, range: Range<u64>) -> Result<Bytes> {
+        self.inner.get_range(path, range).await
+    }
+    async fn get_stream(&self, path: &ObjectPath) -> Result<ByteStream> {
+        self.inner.get_stream(path).await
+    }
+    async fn head(&self, path: &ObjectPath) -> Result<ObjectMeta> {
+        self.inner.head(path).await
+    }
+    async fn delete(&self, path: &ObjectPath) -> Result<()> {
+        self.inner.delete(path).await
+    }
+    async fn list(&self, prefix: &ObjectPath, limit: Option<usize>) -> Result<Vec<ObjectMeta>> {
+        self.inner.list(prefix, limit).await
+    }
+}
