@@ -528,6 +528,36 @@ impl S3Storage {
             .build())
     }
 
+    /// A whole-object GET, its body not read yet.
+    async fn get_object(
+        &self,
+        path: &ObjectPath,
+    ) -> Result<aws_sdk_s3::operation::get_object::GetObjectOutput> {
+        self.inner
+            .client
+            .get_object()
+            .bucket(self.bucket())
+            .key(Self::key(path))
+            .send()
+            .await
+            .map_err(|e| self.err(e, path, Call::Other))
+    }
+
+    /// Reads a response body into one buffer of `size_hint` bytes.
+    async fn read_body(
+        &self,
+        path: &ObjectPath,
+        body: SdkStream,
+        size_hint: usize,
+    ) -> Result<Bytes> {
+        let mut stream = self.stream_body(path, body);
+        let mut buf = BytesMut::with_capacity(size_hint);
+        while let Some(chunk) = stream.next().await {
+            buf.extend_from_slice(&chunk?);
+        }
+        Ok(buf.freeze())
+    }
+
     fn stream_body(&self, path: &ObjectPath, body: SdkStream) -> ByteStream {
         let uri = self.uri(path);
         let endpoint = self.inner.endpoint.clone();
@@ -689,21 +719,9 @@ impl Storage for S3Storage {
     }
 
     async fn get(&self, path: &ObjectPath) -> Result<Bytes> {
-        let out = self
-            .inner
-            .client
-            .get_object()
-            .bucket(self.bucket())
-            .key(Self::key(path))
-            .send()
-            .await
-            .map_err(|e| self.err(e, path, Call::Other))?;
-        let mut stream = self.stream_body(path, out.body);
-        let mut buf = BytesMut::with_capacity(out.content_length.unwrap_or(0).max(0) as usize);
-        while let Some(chunk) = stream.next().await {
-            buf.extend_from_slice(&chunk?);
-        }
-        Ok(buf.freeze())
+        let out = self.get_object(path).await?;
+        let size = out.content_length.unwrap_or(0).max(0) as usize;
+        self.read_body(path, out.body, size).await
     }
 
     async fn get_range(&self, path: &ObjectPath, range: Range<u64>) -> Result<Bytes> {
@@ -731,24 +749,13 @@ impl Storage for S3Storage {
                 return Err(self.err(e, path, Call::Other));
             }
         };
-        let mut stream = self.stream_body(path, out.body);
-        let mut buf = BytesMut::new();
-        while let Some(chunk) = stream.next().await {
-            buf.extend_from_slice(&chunk?);
-        }
-        Ok(buf.freeze())
+        // The answer's length, not the request's: a range past the end comes back clamped.
+        let size = out.content_length.unwrap_or(0).max(0) as usize;
+        self.read_body(path, out.body, size).await
     }
 
     async fn get_stream(&self, path: &ObjectPath) -> Result<ByteStream> {
-        let out = self
-            .inner
-            .client
-            .get_object()
-            .bucket(self.bucket())
-            .key(Self::key(path))
-            .send()
-            .await
-            .map_err(|e| self.err(e, path, Call::Other))?;
+        let out = self.get_object(path).await?;
         Ok(self.stream_body(path, out.body))
     }
 
