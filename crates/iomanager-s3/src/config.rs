@@ -148,7 +148,13 @@ impl S3Config {
     /// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN` as static credentials
     /// when set (else the default chain).
     pub fn from_env(bucket: impl Into<String>) -> Self {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        Self::from_vars(bucket, |k| std::env::var(k).ok())
+    }
+
+    /// [`S3Config::from_env`] over any source of variables (a map in tests, the environment
+    /// in `from_env`).
+    pub fn from_vars(bucket: impl Into<String>, lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let var = |k: &str| lookup(k).filter(|v| !v.is_empty());
         let mut c = Self::new(bucket);
         if let Some(endpoint) = var("AWS_ENDPOINT_URL_S3").or_else(|| var("AWS_ENDPOINT_URL")) {
             c.endpoint_url = Some(endpoint);
@@ -318,6 +324,48 @@ mod tests {
         assert!(json.contains("super-secret"));
         let back: S3Config = serde_json::from_str(&json).unwrap();
         assert_eq!(back, c);
+    }
+
+    #[test]
+    fn environment_variables_are_honoured() {
+        let vars = std::collections::HashMap::from([
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:9000"),
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_ACCESS_KEY_ID", "AKID"),
+            ("AWS_SECRET_ACCESS_KEY", "s3cr3t-value"),
+            ("AWS_SESSION_TOKEN", ""),
+        ]);
+        let c = S3Config::from_vars("b", |k| vars.get(k).map(|v| v.to_string()));
+        assert_eq!(c.endpoint_url.as_deref(), Some("http://127.0.0.1:9000"));
+        assert!(c.path_style, "a custom endpoint uses path-style addressing");
+        assert_eq!(c.region.as_deref(), Some("eu-west-1"));
+        let S3Credentials::Static {
+            access_key_id,
+            secret_access_key,
+            session_token,
+        } = &c.credentials
+        else {
+            panic!("static credentials expected");
+        };
+        assert_eq!(
+            (access_key_id.as_str(), secret_access_key.expose()),
+            ("AKID", "s3cr3t-value")
+        );
+        assert!(session_token.is_none(), "an empty variable counts as unset");
+        assert!(!format!("{c:?}").contains("s3cr3t-value"));
+        // Nothing set: AWS endpoint, default chain.
+        let empty = S3Config::from_vars("b", |_| None);
+        assert_eq!(empty.endpoint_url, None);
+        assert_eq!(empty.credentials, S3Credentials::DefaultChain);
+        // AWS_DEFAULT_REGION and the S3-specific endpoint variable.
+        let alt = S3Config::from_vars("b", |k| match k {
+            "AWS_DEFAULT_REGION" => Some("us-west-2".into()),
+            "AWS_ENDPOINT_URL_S3" => Some("http://s3.local".into()),
+            "AWS_ENDPOINT_URL" => Some("http://other".into()),
+            _ => None,
+        });
+        assert_eq!(alt.region.as_deref(), Some("us-west-2"));
+        assert_eq!(alt.endpoint_url.as_deref(), Some("http://s3.local"));
     }
 
     #[test]
